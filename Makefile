@@ -1,0 +1,40 @@
+# Two commands: `make dev` runs the server locally, `make test` runs every test. Both start from a fresh
+# clone: they create .venv and install the pinned dependencies first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: dev test lint typecheck unit bench synth clean
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "agent-auth needs Python 3.11 or later: make PYTHON=python3.12")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev,infra]"
+	@touch $@
+
+dev: $(INSTALLED)
+	$(BIN)/agent-auth dev --policy examples/policy.yaml --credentials-out .agent-auth/credentials.json
+
+test: lint typecheck
+	$(BIN)/pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check functions infra tests bench
+	$(BIN)/ruff format --check functions infra tests bench
+
+typecheck: $(INSTALLED)
+	$(BIN)/mypy
+
+unit: $(INSTALLED)
+	$(BIN)/pytest tests/unit
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/run.py
+
+synth: $(INSTALLED)
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(BIN)/python infra/app.py
+
+clean:
+	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,257 @@
+"""The DynamoDB tables behind the ports: the only code that knows item layouts and DynamoDB calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from agent_auth.audit import AuditRecord
+from agent_auth.errors import DependencyFailure
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+AGENT_PREFIX = "agent#"
+POLICY_KEY = "policy#current"
+
+
+def to_item(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_floats_to_decimal(v)) for k, v in data.items() if v is not None}
+
+
+def _floats_to_decimal(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _floats_to_decimal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_floats_to_decimal(v) for v in value]
+    return value
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def is_conditional_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+@contextmanager
+def aws_call() -> Iterator[None]:
+    """Any AWS failure becomes DependencyFailure: the caller answers 503 instead of guessing."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise DependencyFailure(type(exc).__name__) from exc
+
+
+def _numbers_to_int(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _numbers_to_int(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_numbers_to_int(v) for v in value]
+    return value
+
+
+class AgentTable:
+    """Compiled agents (one item each) and the applied policy document."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def get_client(self, client_id: str) -> dict[str, Any] | None:
+        with aws_call():
+            # Consistent: a removed agent or a rotated secret takes effect on the very next request.
+            result = self._client.get_item(
+                TableName=self._table, Key={"pk": {"S": AGENT_PREFIX + client_id}}, ConsistentRead=True
+            )
+        item = result.get("Item")
+        return _numbers_to_int(from_item(item)) if item else None
+
+    def get_policy(self) -> dict[str, Any] | None:
+        with aws_call():
+            result = self._client.get_item(TableName=self._table, Key={"pk": {"S": POLICY_KEY}}, ConsistentRead=True)
+        item = result.get("Item")
+        return _numbers_to_int(from_item(item)) if item else None
+
+    def list_client_ids(self) -> list[str]:
+        ids: list[str] = []
+        with aws_call():
+            for page in self._client.get_paginator("scan").paginate(
+                TableName=self._table, ProjectionExpression="pk", ConsistentRead=True
+            ):
+                ids += [i["pk"]["S"][len(AGENT_PREFIX):] for i in page["Items"] if i["pk"]["S"].startswith(AGENT_PREFIX)]
+        return sorted(ids)
+
+    def apply(self, agents: dict[str, dict[str, Any]], removed: list[str], policy: dict[str, Any],
+              previous_digest: str | None, audit: dict[str, Any]) -> bool:
+        """Write the compiled policy; False when someone else applied since `previous_digest` was read. Each agent item is updated field by field, so its secret hash
+        survives; the policy item is written last and only if nobody applied in between."""
+        writes: list[dict[str, Any]] = []
+        for client_id, item in agents.items():
+            fields = {k: v for k, v in item.items() if k != "client_id"}
+            names = {f"#f{i}": k for i, k in enumerate(fields)}
+            values = {f":v{i}": _serializer.serialize(v) for i, v in enumerate(fields.values()) if v is not None}
+            sets = [f"#f{i} = :v{i}" for i, v in enumerate(fields.values()) if v is not None]
+            removes = [f"#f{i}" for i, v in enumerate(fields.values()) if v is None]
+            if item.get("auth_method") not in ("client_secret_basic", "client_secret_post"):
+                names["#secret"] = "secret_hash"
+                removes.append("#secret")
+            expression = "SET client_id = :id, " + ", ".join(sets)
+            if removes:
+                expression += " REMOVE " + ", ".join(removes)
+            writes.append({"Update": {
+                "TableName": self._table,
+                "Key": {"pk": {"S": AGENT_PREFIX + client_id}},
+                "UpdateExpression": expression,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {":id": {"S": client_id}, **values},
+            }})
+        for client_id in removed:
+            writes.append({"Delete": {"TableName": self._table, "Key": {"pk": {"S": AGENT_PREFIX + client_id}}}})
+        policy_write: dict[str, Any] = {"Put": {"TableName": self._table, "Item": to_item({"pk": POLICY_KEY, **policy})}}
+        if previous_digest is None:
+            policy_write["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            policy_write["Put"]["ConditionExpression"] = "digest = :previous"
+            policy_write["Put"]["ExpressionAttributeValues"] = {":previous": {"S": previous_digest}}
+        writes.append(policy_write)
+        writes.append(audit)
+        # One transaction holds 100 writes; larger policies go in chunks, the policy item and the
+        # audit record last, so an interrupted apply is visible and a re-run finishes it.
+        chunks = [writes[max(0, end - 100):end] for end in range(len(writes), 0, -100)][::-1]
+        try:
+            with aws_call():
+                for chunk in chunks:
+                    self._client.transact_write_items(TransactItems=chunk)
+        except DependencyFailure as failure:
+            cause = failure.__cause__
+            if isinstance(cause, ClientError) and _cancelled_by_condition(cause):
+                return False
+            raise
+        return True
+
+    def set_secret_hash(self, client_id: str, secret_hash: str, rotated_at: str, audit: dict[str, Any]) -> bool:
+        """False when the agent does not exist or does not authenticate with a secret. The audit
+        record is written in the same transaction: no rotation without its record."""
+        update = {"Update": {
+            "TableName": self._table,
+            "Key": {"pk": {"S": AGENT_PREFIX + client_id}},
+            "UpdateExpression": "SET secret_hash = :h, secret_rotated_at = :t",
+            "ConditionExpression": "attribute_exists(pk) AND auth_method IN (:basic, :post)",
+            "ExpressionAttributeValues": {
+                ":h": {"S": secret_hash}, ":t": {"S": rotated_at},
+                ":basic": {"S": "client_secret_basic"}, ":post": {"S": "client_secret_post"},
+            },
+        }}
+        try:
+            with aws_call():
+                self._client.transact_write_items(TransactItems=[update, audit])
+        except DependencyFailure as failure:
+            cause = failure.__cause__
+            if isinstance(cause, ClientError) and _cancelled_by_condition(cause):
+                return False
+            raise
+        return True
+
+
+def _cancelled_by_condition(error: ClientError) -> bool:
+    reasons = error.response.get("CancellationReasons") or []
+    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+
+
+class ReplayTable:
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def remember_once(self, key: str, expires_at: int, now: int) -> bool:
+        try:
+            with aws_call():
+                self._client.put_item(
+                    TableName=self._table,
+                    Item={"pk": {"S": key}, "expires_at": {"N": str(expires_at)}},
+                    # An expired marker may be overwritten: TTL deletion lags, the expiry is checked here.
+                    ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                    ExpressionAttributeValues={":now": {"N": str(now)}},
+                )
+        except DependencyFailure as failure:
+            if isinstance(failure.__cause__, ClientError) and is_conditional_failure(failure.__cause__):
+                return False
+            raise
+        return True
+
+
+class AuditTable:
+    def __init__(self, client: Any, table: str, retention_days: int = 400) -> None:
+        self._client = client
+        self._table = table
+        self._retention = timedelta(days=retention_days)
+
+    def write(self, record: AuditRecord) -> None:
+        with aws_call():
+            self._client.put_item(TableName=self._table, Item=self._item(record))
+
+    def transact_put(self, record: AuditRecord) -> dict[str, Any]:
+        """The record as one write of a TransactWriteItems call, for changes audited atomically."""
+        return {"Put": {"TableName": self._table, "Item": self._item(record)}}
+
+    def _item(self, record: AuditRecord) -> dict[str, Any]:
+        data = record.to_dict()
+        when = datetime.fromtimestamp(record.at, UTC)
+        partition = f"agent#{record.client_id}" if record.client_id else f"operator#{record.operator or '-'}"
+        item = {
+            "pk": partition,
+            "sk": f"{record.timestamp}#{record.id}",
+            "day": when.strftime("%Y-%m-%d"),
+            "expires_at": int((when + self._retention).timestamp()),
+            **data,
+        }
+        return to_item(item)
+
+    def query(self, *, since: float, until: float, client_id: str | None = None,
+              limit: int = 1000) -> list[dict[str, Any]]:
+        """Newest first, at most `limit` records between `since` and `until`."""
+        lower = datetime.fromtimestamp(since, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        records: list[dict[str, Any]] = []
+        if client_id is not None:
+            partitions = [("pk", f"agent#{client_id}", None)]
+        else:
+            first = datetime.fromtimestamp(since, UTC).date()
+            last = datetime.fromtimestamp(until, UTC).date()
+            days = [(last - timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+            partitions = [("day", day, "by-day") for day in days]
+        for attribute, value, index in partitions:
+            records += self._query_partition(attribute, value, index, lower, limit - len(records))
+            if len(records) >= limit:
+                break
+        return records
+
+    def _query_partition(self, attribute: str, value: str, index: str | None, lower: str,
+                         limit: int) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#p = :p AND sk >= :lower",
+            "ExpressionAttributeNames": {"#p": attribute},
+            "ExpressionAttributeValues": {":p": {"S": value}, ":lower": {"S": lower}},
+            "ScanIndexForward": False,
+        }
+        if index:
+            params["IndexName"] = index
+        found: list[dict[str, Any]] = []
+        with aws_call():
+            for page in self._client.get_paginator("query").paginate(**params):
+                found += [_numbers_to_int(from_item(i)) for i in page["Items"]]
+                if len(found) >= limit:
+                    break
+        return found[:limit]

@@ -1,0 +1,190 @@
+"""agent-auth: run the development server, apply policy, rotate secrets, read the audit trail."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from agent_auth.errors import DependencyFailure
+from agent_auth.operations import OperationFailed, Target, apply_policy, read_audit, rotate_secret
+from agent_auth.policy.compiler import load_policy
+from agent_auth.policy.source import PolicyInvalid
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+SINCE = re.compile(r"^(\d+)([smhd])$")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except PolicyInvalid as invalid:
+        print(f"{len(invalid.problems)} problem(s) in the policy; nothing was changed:", file=sys.stderr)
+        for problem in invalid.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except OperationFailed as failed:
+        print(f"agent-auth: {failed}", file=sys.stderr)
+        return EXIT_FAILED
+    except DependencyFailure as failure:
+        print(f"agent-auth: AWS call failed ({failure}); nothing was changed", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agent-auth", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    dev = commands.add_parser("dev", help="run the development server (moto stands in for AWS)")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--policy", default="examples/policy.yaml", metavar="FILE")
+    dev.add_argument("--credentials-out", metavar="FILE",
+                     help="write the generated secrets of secret-based agents here, as JSON")
+    dev.add_argument("--signing-alg", choices=("RS256", "ES256"), default="RS256")
+    dev.set_defaults(run=_dev)
+
+    apply = commands.add_parser("apply", help="apply a policy file (prints the plan)")
+    apply.add_argument("file")
+    apply.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    _target_options(apply)
+    apply.set_defaults(run=_apply)
+
+    secret = commands.add_parser("secret", help="manage client secrets")
+    secret_commands = secret.add_subparsers(required=True, metavar="ACTION")
+    rotate = secret_commands.add_parser("rotate", help="issue a new secret (printed once) and revoke the old one")
+    rotate.add_argument("agent")
+    _target_options(rotate)
+    rotate.set_defaults(run=_rotate)
+
+    audit = commands.add_parser("audit", help="print audit records, newest first")
+    audit.add_argument("--agent", metavar="CLIENT_ID")
+    audit.add_argument("--since", default="24h", help="how far back: 30m, 1h, 7d (default 24h)")
+    audit.add_argument("--limit", type=int, default=200)
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
+    _target_options(audit)
+    audit.set_defaults(run=_audit)
+    return parser
+
+
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--dev", action="store_true", help="the development server running in this directory")
+    where.add_argument("--stack", metavar="NAME", help="a deployed stack, found from its CloudFormation outputs")
+    parser.add_argument("--region", help="the stack's region (default: your AWS configuration)")
+
+
+def _target(args: argparse.Namespace) -> Target:
+    from agent_auth.cli.targets import dev_target, stack_target
+
+    return dev_target() if args.dev else stack_target(args.stack, args.region)
+
+
+def _apply(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    policy = load_policy(args.file)  # invalid: nothing is read from or written to the target
+    target = _target(args)
+    result = apply_policy(target, policy, dry_run=args.dry_run)
+    print(f"Plan for {target.name} ({args.file}):", file=out)
+    for line in result.plan.lines():
+        print(line, file=out)
+    if result.plan.is_empty:
+        print("No changes.", file=out)
+    elif args.dry_run:
+        print("Dry run: nothing was changed.", file=out)
+    else:
+        print(f"Applied as {target.operator}.", file=out)
+    where = "--dev" if args.dev else f"--stack {args.stack}"
+    for name in result.agents_without_secret:
+        print(f"{name} has no secret yet: run `agent-auth secret rotate {name} {where}`", file=out)
+    return 0
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    print(json.dumps(rotate_secret(_target(args), args.agent)))
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    match = SINCE.match(args.since)
+    if not match:
+        print("agent-auth: --since takes a number and a unit: 30m, 1h, 7d", file=sys.stderr)
+        return EXIT_USAGE
+    seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    records = read_audit(_target(args), since=time.time() - seconds, agent=args.agent, limit=args.limit)
+    if args.json:
+        for record in records:
+            print(json.dumps(_public(record), sort_keys=True))
+    else:
+        _print_table(records)
+    return 0
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in ("pk", "sk", "day", "expires_at")}
+
+
+COLUMNS = (("TIME", "time"), ("ACTION", "action"), ("DECISION", "decision"), ("WHO", "who"),
+           ("SCOPE", "scope"), ("REASON", "reason"))
+
+
+def _print_table(records: list[dict[str, Any]]) -> None:
+    rows = []
+    for r in records:
+        who = r.get("client_id") or ""
+        if r.get("operator"):
+            who = f"{who} (by {r['operator']})" if who else r["operator"]
+        rows.append({
+            "time": r.get("time", ""), "action": r.get("action", ""), "decision": r.get("decision", ""),
+            "who": who, "scope": r.get("scope_granted") or r.get("scope_requested") or "",
+            "reason": r.get("reason") or "",
+        })
+    widths = {key: max([len(title)] + [len(str(row[key])) for row in rows]) for title, key in COLUMNS}
+    print("  ".join(title.ljust(widths[key]) for title, key in COLUMNS).rstrip())
+    for row in rows:
+        print("  ".join(str(row[key]).ljust(widths[key]) for _, key in COLUMNS).rstrip())
+    if not rows:
+        print("(no records)")
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from agent_auth.devserver.runner import DevEnvironment
+
+    env = DevEnvironment(host=args.host, port=args.port, policy_file=args.policy, signing_alg=args.signing_alg)
+    try:
+        env.start()
+    except OSError as exc:
+        raise OperationFailed(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); try --port") from exc
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        if args.credentials_out:
+            env.write_credentials(args.credentials_out)
+        _print_ready(env, args.credentials_out)
+        env.wait()
+    except KeyboardInterrupt:
+        print("\nagent-auth dev: stopping", file=sys.stderr)
+    finally:
+        env.stop()
+    return 0
+
+
+def _print_ready(env: Any, credentials_out: str | None) -> None:
+    print(f"agent-auth dev: policy {env.policy_file} applied at {datetime.now(UTC):%H:%M:%S} UTC")
+    if credentials_out:
+        print(f"agent-auth dev: secrets of {', '.join(env.credentials) or 'no agents'} written to {credentials_out}")
+    for name, creds in env.credentials.items():
+        print(f"\nGet a token for {name}:\n"
+              f"  curl -s -u '{name}:{creds['client_secret']}' -d grant_type=client_credentials "
+              f"{env.issuer}/token")
+        break
+    print(f"\nagent-auth dev: ready at {env.issuer}  (Ctrl-C stops)", flush=True)

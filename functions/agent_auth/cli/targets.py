@@ -1,0 +1,77 @@
+"""Resolving `--dev` (the running development server) or `--stack NAME` (a deployed stack)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+
+from agent_auth import schema
+from agent_auth.adapters.aws import AwsClients
+from agent_auth.adapters.dynamodb import AgentTable, AuditTable, aws_call
+from agent_auth.devserver.runner import DEV_STATE, FAKE_CREDENTIALS
+from agent_auth.errors import DependencyFailure
+from agent_auth.operations import OperationFailed, Target
+
+
+def dev_target(state_dir: Path | None = None) -> Target:
+    path = (state_dir or Path.cwd()) / DEV_STATE
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise OperationFailed(
+            f"no development server found ({path} is missing): start one with `agent-auth dev` "
+            "in this directory"
+        ) from exc
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=state["region"],
+    )
+    clients = AwsClients(state["region"], endpoint_url=state["aws_endpoint_url"], session=session)
+    settings = state["settings"]
+    target = Target(
+        name="the development server",
+        agents=AgentTable(clients.dynamodb, settings[schema.AGENTS.env_var]),
+        audit=AuditTable(clients.dynamodb, settings[schema.AUDIT.env_var]),
+        operator=f"{getpass.getuser()}@dev",
+        issuer=state["issuer"],
+    )
+    try:
+        target.agents.get_policy()
+    except DependencyFailure as exc:
+        raise OperationFailed(
+            f"the development server in {path} is not answering; is `agent-auth dev` still running?"
+        ) from exc
+    return target
+
+
+def stack_target(stack: str, region: str | None = None) -> Target:
+    import boto3
+
+    session = boto3.session.Session(region_name=region)
+    if not session.region_name:
+        raise OperationFailed("no AWS region configured: set AWS_REGION or pass --region")
+    clients = AwsClients(session.region_name, session=session)
+    try:
+        with aws_call():
+            described = clients.cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+            operator = clients.sts.get_caller_identity()["Arn"]
+    except DependencyFailure as exc:
+        raise OperationFailed(
+            f"cannot read stack {stack!r} in {session.region_name} ({exc}); check the name, region and credentials"
+        ) from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    needed = [schema.AGENTS.output_key, schema.AUDIT.output_key, schema.ISSUER_OUTPUT]
+    missing = [key for key in needed if key not in outputs]
+    if missing:
+        raise OperationFailed(f"stack {stack!r} has no output {', '.join(missing)}: is it an agent-auth stack?")
+    return Target(
+        name=f"stack {stack}",
+        agents=AgentTable(clients.dynamodb, outputs[schema.AGENTS.output_key]),
+        audit=AuditTable(clients.dynamodb, outputs[schema.AUDIT.output_key]),
+        operator=operator,
+        issuer=outputs[schema.ISSUER_OUTPUT].rstrip("/"),
+    )

@@ -1,0 +1,89 @@
+"""Configuration as a typed model, read from the environment when a function first needs it.
+
+Nothing here runs at import time and nothing has a silent default for a resource name: a missing
+table or key is a startup error naming the variable, not a request against a table called "NONE".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agent_auth import schema
+
+SIGNING_ALGORITHMS = ("RS256", "ES256")
+DEFAULT_TOKEN_LIFETIME = 900
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer: str
+    region: str
+    agents_table: str
+    replay_table: str
+    audit_table: str
+    signing_key_arn: str
+    signing_alg: str = "RS256"
+    previous_signing_key_arns: tuple[str, ...] = ()
+    token_lifetime: int = DEFAULT_TOKEN_LIFETIME
+    audit_retention_days: int = 400
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.issuer}/token"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise ConfigError(f"environment variable {name} is required")
+            return value
+
+        def positive_int(name: str, default: int) -> int:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            if not raw.isdigit() or int(raw) <= 0:
+                raise ConfigError(f"environment variable {name} must be a positive integer, got {raw!r}")
+            return int(raw)
+
+        alg = env.get("SIGNING_ALG", "RS256").strip() or "RS256"
+        if alg not in SIGNING_ALGORITHMS:
+            raise ConfigError(f"SIGNING_ALG must be one of {', '.join(SIGNING_ALGORITHMS)}, got {alg!r}")
+        issuer = required("ISSUER").rstrip("/")
+        previous = tuple(a for a in env.get("PREVIOUS_SIGNING_KEY_ARNS", "").split(",") if a.strip())
+        return cls(
+            issuer=issuer,
+            region=required("AWS_REGION"),
+            agents_table=required(schema.AGENTS.env_var),
+            replay_table=required(schema.REPLAY.env_var),
+            audit_table=required(schema.AUDIT.env_var),
+            signing_key_arn=required("SIGNING_KEY_ARN"),
+            signing_alg=alg,
+            previous_signing_key_arns=previous,
+            token_lifetime=positive_int("TOKEN_LIFETIME_SECONDS", DEFAULT_TOKEN_LIFETIME),
+            audit_retention_days=positive_int("AUDIT_RETENTION_DAYS", 400),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The inverse of from_env: what the CDK stack and the development server set."""
+        return {
+            "ISSUER": self.issuer,
+            "AWS_REGION": self.region,
+            schema.AGENTS.env_var: self.agents_table,
+            schema.REPLAY.env_var: self.replay_table,
+            schema.AUDIT.env_var: self.audit_table,
+            "SIGNING_KEY_ARN": self.signing_key_arn,
+            "SIGNING_ALG": self.signing_alg,
+            "PREVIOUS_SIGNING_KEY_ARNS": ",".join(self.previous_signing_key_arns),
+            "TOKEN_LIFETIME_SECONDS": str(self.token_lifetime),
+            "AUDIT_RETENTION_DAYS": str(self.audit_retention_days),
+        }

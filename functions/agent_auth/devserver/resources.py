@@ -1,0 +1,58 @@
+"""Local AWS resources built from the same specs as the CDK stacks (agent_auth.schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_auth import schema
+from agent_auth.adapters.kms import KEY_SPEC, KMS_ALGORITHM
+from agent_auth.config import Settings
+
+
+def create_table(client: Any, spec: schema.TableSpec, name: str) -> None:
+    keys = [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
+    if spec.sort_key:
+        keys.append({"AttributeName": spec.sort_key, "KeyType": "RANGE"})
+    params: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": keys,
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in spec.key_attributes()],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if spec.indexes:
+        params["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": [{"AttributeName": index.partition_key, "KeyType": "HASH"}]
+                + ([{"AttributeName": index.sort_key, "KeyType": "RANGE"}] if index.sort_key else []),
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in spec.indexes
+        ]
+    client.create_table(**params)
+    if spec.ttl_attribute:
+        client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute}
+        )
+
+
+def create_signing_key(client: Any, alg: str) -> str:
+    assert alg in KMS_ALGORITHM
+    key = client.create_key(KeySpec=KEY_SPEC[alg], KeyUsage="SIGN_VERIFY", Description="agent-auth token signing")
+    return str(key["KeyMetadata"]["Arn"])
+
+
+def create_resources(dynamodb: Any, kms: Any, *, issuer: str, region: str, alg: str = "RS256",
+                     prefix: str = "agent-auth-dev") -> Settings:
+    names = {spec.logical_name: f"{prefix}-{spec.logical_name}" for spec in schema.ALL_TABLES}
+    for spec in schema.ALL_TABLES:
+        create_table(dynamodb, spec, names[spec.logical_name])
+    return Settings(
+        issuer=issuer,
+        region=region,
+        agents_table=names[schema.AGENTS.logical_name],
+        replay_table=names[schema.REPLAY.logical_name],
+        audit_table=names[schema.AUDIT.logical_name],
+        signing_key_arn=create_signing_key(kms, alg),
+        signing_alg=alg,
+    )

@@ -1,0 +1,125 @@
+"""Everything `agent-auth dev` starts: moto (in process, and as a server for the CLI), the tables and
+key, the policy, the secrets, and the HTTP server. `DevEnvironment` is also what end-to-end tests run."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent_auth.adapters.aws import AwsClients
+from agent_auth.config import Settings
+from agent_auth.devserver.resources import create_resources
+from agent_auth.devserver.server import DevServer
+from agent_auth.operations import SECRET_METHODS, Target, apply_policy, rotate_secret
+from agent_auth.policy.compiler import load_policy
+
+REGION = "us-east-1"
+DEV_STATE = Path(".agent-auth") / "dev.json"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+
+
+@dataclass
+class DevEnvironment:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    policy_file: str = "examples/policy.yaml"
+    signing_alg: str = "RS256"
+    state_dir: Path = field(default_factory=Path.cwd)
+    settings: Settings | None = None
+    credentials: dict[str, dict[str, str]] = field(default_factory=dict)
+    aws_endpoint_url: str = ""
+    _server: DevServer | None = None
+    _moto_server: Any = None
+    _mock: Any = None
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        policy = load_policy(self.policy_file)  # an invalid policy stops us before anything starts
+        for name, value in {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
+            os.environ[name] = value
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        from moto import mock_aws
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server would log every AWS call
+
+        self._mock = mock_aws()
+        self._mock.start()
+        # The CLI's --dev reaches the same in-process moto state through this server.
+        self._moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto_server.start()
+        moto_host, moto_port = self._moto_server.get_host_and_port()
+        self.aws_endpoint_url = f"http://{moto_host}:{moto_port}"
+
+        self._server = DevServer(self.host, self.port)  # binds now: the issuer knows the real port
+        clients = AwsClients(REGION)
+        self.settings = create_resources(
+            clients.dynamodb, clients.kms, issuer=self._server.base_url, region=REGION, alg=self.signing_alg
+        )
+        os.environ.update(self.settings.to_env())
+        target = self.target(clients)
+        apply_policy(target, policy)
+        for name, item in policy.agents.items():
+            if item["auth_method"] in SECRET_METHODS:
+                self.credentials[name] = rotate_secret(target, name)
+        self._write_state()
+        self._thread = threading.Thread(target=self._server.serve_forever, name="agent-auth-dev", daemon=True)
+        self._thread.start()
+
+    def target(self, clients: AwsClients | None = None) -> Target:
+        from agent_auth.adapters.dynamodb import AgentTable, AuditTable
+
+        assert self.settings is not None
+        clients = clients or AwsClients(REGION)
+        return Target(
+            name="the development server",
+            agents=AgentTable(clients.dynamodb, self.settings.agents_table),
+            audit=AuditTable(clients.dynamodb, self.settings.audit_table),
+            operator=f"{getpass.getuser()}@dev",
+            issuer=self.settings.issuer,
+        )
+
+    @property
+    def issuer(self) -> str:
+        assert self.settings is not None
+        return self.settings.issuer
+
+    def _write_state(self) -> None:
+        assert self.settings is not None
+        path = self.state_dir / DEV_STATE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "issuer": self.settings.issuer,
+            "aws_endpoint_url": self.aws_endpoint_url,
+            "region": REGION,
+            "settings": self.settings.to_env(),
+            "pid": os.getpid(),
+        }
+        path.write_text(json.dumps(state, indent=2) + "\n")
+
+    def write_credentials(self, path: str) -> None:
+        file = Path(path)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.touch(mode=0o600)
+        file.write_text(json.dumps(self.credentials, indent=2) + "\n")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._moto_server is not None:
+            self._moto_server.stop()
+        if self._mock is not None:
+            self._mock.stop()
+        (self.state_dir / DEV_STATE).unlink(missing_ok=True)
+
+    def wait(self) -> None:
+        assert self._thread is not None
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.5)

@@ -1,0 +1,112 @@
+"""Errors as types (RFC 6749 §5.2 and friends).
+
+Every error carries its RFC code, its HTTP status and a fixed description chosen at the raise site.
+`reason` is for the audit trail only and never reaches the client; exception text never does either.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AgentAuthError(Exception):
+    """Base of every error the resolver knows how to render."""
+
+    error: ClassVar[str] = "server_error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, description: str, *, reason: str | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.reason = reason or self.error
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class OAuthError(AgentAuthError):
+    """An error with an RFC 6749 §5.2 code."""
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+    status = 400
+
+
+class InvalidClient(OAuthError):
+    """RFC 6749 §5.2: 401, with WWW-Authenticate when the client used the Authorization header."""
+
+    error = "invalid_client"
+    status = 401
+
+    def __init__(self, description: str, *, reason: str | None = None, used_header: bool = False) -> None:
+        super().__init__(description, reason=reason)
+        self.used_header = used_header
+
+    def headers(self) -> dict[str, str]:
+        if self.used_header:
+            return {"WWW-Authenticate": 'Basic realm="agent-auth", error="invalid_client"'}
+        return {}
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+    status = 400
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+    status = 400
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+    status = 400
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+    status = 400
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: the resource is invalid, unknown or not allowed for this client."""
+
+    error = "invalid_target"
+    status = 400
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status = 403
+
+
+class TemporarilyUnavailable(OAuthError):
+    """A dependency (DynamoDB, KMS) failed or timed out: refuse cleanly rather than guess."""
+
+    error = "temporarily_unavailable"
+    status = 503
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+class MethodNotAllowed(AgentAuthError):
+    error = "invalid_request"
+    status = 405
+
+    def __init__(self, allowed: tuple[str, ...]) -> None:
+        super().__init__("Method not allowed", reason="method_not_allowed")
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allowed)}
+
+
+class NotFound(AgentAuthError):
+    error = "not_found"
+    status = 404
+
+
+class DependencyFailure(Exception):
+    """Raised by adapters when AWS fails; the resolver answers 503 temporarily_unavailable."""

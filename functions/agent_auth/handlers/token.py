@@ -1,0 +1,33 @@
+"""POST /token."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from agent_auth import wiring
+from agent_auth.adapters.aws import AwsClients
+from agent_auth.config import Settings
+from agent_auth.oauth.token_endpoint import TokenEndpoint
+from agent_auth.web.request import Request, Response
+from agent_auth.web.resolver import NO_STORE, Resolver
+
+ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+app = Resolver()
+
+
+@cache
+def endpoint() -> TokenEndpoint:
+    """Built on first use, once per execution environment."""
+    settings = Settings.from_env()
+    return wiring.token_endpoint(settings, AwsClients(settings.region))
+
+
+@app.route("/token", ALL_METHODS)
+def token(request: Request) -> Response:
+    # Every method reaches the endpoint, so a wrong one is refused with 405 *and* audited.
+    return Response.json(200, endpoint().handle(request), headers=NO_STORE)
+
+
+def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    return app.resolve(event, context)

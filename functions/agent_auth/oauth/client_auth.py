@@ -1,0 +1,136 @@
+"""Client authentication at the token endpoint (RFC 6749 §2.3, RFC 7521 §4.2, RFC 7523 §2.2, §3).
+
+`identify` looks only at the request: which single method was used and which client it claims to be.
+`authenticate` proves it: a secret compared in constant time, or a signed assertion. Every failure is
+the same 401 invalid_client with a fixed description; the precise reason goes to the audit trail.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from agent_auth.errors import InvalidClient, InvalidRequest
+from agent_auth.oauth.client_assertion import AssertionVerifier, claimed_client
+from agent_auth.oauth.client_secrets import secret_matches
+from agent_auth.policy.model import NAME_PATTERN
+from agent_auth.ports import ClientReader
+from agent_auth.web.forms import Form
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+AUTH_FAILED = "Client authentication failed"
+_VALID_CLIENT_ID = re.compile(NAME_PATTERN)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    method: str
+    client_id: str | None
+    """Claimed, not proven. Used for lookup and the audit trail."""
+    secret: str | None = None
+    assertion: str | None = None
+
+    @property
+    def used_header(self) -> bool:
+        return self.method == "client_secret_basic"
+
+
+@dataclass(frozen=True)
+class AuthenticatedClient:
+    client_id: str
+    method: str
+    item: dict[str, Any]
+
+
+def identify(form: Form, authorization: str | None) -> Credentials:
+    """Which method the request used. Two at once is invalid_request (RFC 6749 §2.3)."""
+    used = []
+    if authorization is not None:
+        used.append("client_secret_basic")
+    if "client_secret" in form:
+        used.append("client_secret_post")
+    if "client_assertion" in form or "client_assertion_type" in form:
+        used.append("private_key_jwt")
+    if len(used) > 1:
+        raise InvalidRequest("Use exactly one client authentication method", reason="several_auth_methods")
+    if not used:
+        raise InvalidClient(AUTH_FAILED, reason="no_client_authentication")
+    method = used[0]
+    if method == "client_secret_basic":
+        client_id, secret = _parse_basic(authorization or "")
+        if form.get("client_id") not in (None, client_id):
+            raise InvalidRequest("client_id does not match the authenticated client", reason="client_id_mismatch")
+        return Credentials(method, client_id, secret=secret)
+    if method == "client_secret_post":
+        return Credentials(method, form.get("client_id"), secret=form.get("client_secret"))
+    if form.get("client_assertion_type") != JWT_BEARER or not form.get("client_assertion"):
+        raise InvalidRequest(
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer "
+            "with a client_assertion",
+            reason="bad_assertion_type",
+        )
+    assertion = form.get("client_assertion") or ""
+    claimed = claimed_client(assertion)
+    if form.get("client_id") not in (None, claimed):
+        raise InvalidRequest("client_id does not match the assertion", reason="client_id_mismatch")
+    return Credentials(method, claimed, assertion=assertion)
+
+
+def _parse_basic(header: str) -> tuple[str, str]:
+    """RFC 6749 §2.3.1: Basic with form-urlencoded client_id and secret."""
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise InvalidClient(AUTH_FAILED, reason="malformed_basic_header", used_header=True)
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidClient(AUTH_FAILED, reason="malformed_basic_header", used_header=True) from exc
+    client_id, sep, secret = decoded.partition(":")
+    if not sep or not client_id or not secret:
+        raise InvalidClient(AUTH_FAILED, reason="malformed_basic_header", used_header=True)
+    return unquote(client_id), unquote(secret)
+
+
+class ClientAuthenticator:
+    def __init__(self, clients: ClientReader, assertions: AssertionVerifier) -> None:
+        self._clients = clients
+        self._assertions = assertions
+
+    def authenticate(self, credentials: Credentials) -> AuthenticatedClient:
+        if credentials.method == "private_key_jwt":
+            return self._authenticate_assertion(credentials)
+        item = self._lookup(credentials.client_id)
+        stored = item.get("secret_hash") if item else None
+        # Always compare, so an unknown client costs the same as a wrong secret.
+        matches = secret_matches(credentials.secret or "", stored)
+        if item is None:
+            raise self._failed("unknown_client", credentials)
+        if item["auth_method"] != credentials.method:
+            raise self._failed("method_not_registered", credentials)
+        if stored is None:
+            raise self._failed("no_secret_set", credentials)
+        if not matches:
+            raise self._failed("wrong_secret", credentials)
+        return AuthenticatedClient(item["client_id"], credentials.method, item)
+
+    def _authenticate_assertion(self, credentials: Credentials) -> AuthenticatedClient:
+        item = self._lookup(credentials.client_id)
+        if item is None:
+            raise self._failed("unknown_client", credentials)
+        if item["auth_method"] != "private_key_jwt":
+            raise self._failed("method_not_registered", credentials)
+        self._assertions.verify(credentials.assertion or "", item)
+        return AuthenticatedClient(item["client_id"], credentials.method, item)
+
+    def _lookup(self, client_id: str | None) -> dict[str, Any] | None:
+        if not client_id or not _VALID_CLIENT_ID.match(client_id):
+            return None  # not a name any policy could give an agent: no read needed
+        return self._clients.get_client(client_id)
+
+    @staticmethod
+    def _failed(reason: str, credentials: Credentials) -> InvalidClient:
+        return InvalidClient(AUTH_FAILED, reason=reason, used_header=credentials.used_header)

@@ -1,0 +1,162 @@
+"""Whole-document checks: references resolve, rules agree, client keys are public and pinned.
+
+Each problem names the file, the line and the fix; all problems are reported at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_auth.oauth import jose
+from agent_auth.policy.model import Agent, Policy
+from agent_auth.policy.source import Path, PolicyProblem, Source
+
+
+def check_policy(policy: Policy, source: Source) -> list[PolicyProblem]:
+    problems: list[PolicyProblem] = []
+
+    def problem(path: Path, message: str, fix: str) -> None:
+        problems.append(source.problem(path, message, fix))
+
+    scope_owner: dict[str, str] = {}
+    uris: dict[str, str] = {}
+    for name, audience in policy.audiences.items():
+        if audience.uri in uris:
+            problem(("audiences", name, "uri"), f"uri is also the uri of audience {uris[audience.uri]!r}",
+                    "give every audience its own uri")
+        uris.setdefault(audience.uri, name)
+        for scope in audience.scopes:
+            if scope in scope_owner:
+                problem(("audiences", name, "scopes", scope),
+                        f"scope {scope!r} is already a scope of audience {scope_owner[scope]!r}",
+                        "a scope belongs to one audience: rename one of them")
+            scope_owner.setdefault(scope, name)
+
+    def known_scopes(path: Path, scopes: list[str]) -> None:
+        for i, scope in enumerate(scopes):
+            if scope not in scope_owner:
+                problem((*path, i), f"unknown scope {scope!r}",
+                        "declare it under an audience's `scopes:` or use one that is declared")
+
+    for role, scopes in policy.roles.items():
+        if not scopes:
+            problem(("roles", role), "a role needs at least one scope", "list its scopes or remove the role")
+        known_scopes(("roles", role), scopes)
+
+    def known_role(path: Path, role: str) -> None:
+        if role not in policy.roles:
+            choices = ", ".join(sorted(policy.roles)) or "none are defined"
+            problem(path, f"unknown role {role!r}", f"define it under `roles:` or use one of: {choices}")
+
+    for group, members in policy.approvers.items():
+        if not members:
+            problem(("approvers", group), "an approver group needs at least one member",
+                    "list the approvers' email addresses")
+
+    for who, roles in policy.users.items():
+        if who.startswith("group:"):
+            if not who[6:]:
+                problem(("users", who), "group name is empty", "write group:NAME")
+        elif "@" not in who:
+            problem(("users", who), f"{who!r} is neither an email address nor group:NAME",
+                    "write an email address or group:NAME")
+        for i, role in enumerate(roles):
+            known_role(("users", who, i), role)
+
+    for name, agent in policy.agents.items():
+        _check_agent(policy, name, agent, scope_owner, problem, known_role, known_scopes)
+    return problems
+
+
+def _check_agent(policy: Policy, name: str, agent: Agent, scope_owner: dict[str, str],
+                 problem: Any, known_role: Any, known_scopes: Any) -> None:
+    at: Path = ("agents", name)
+    for i, role in enumerate(agent.roles):
+        known_role((*at, "roles", i), role)
+    known_scopes((*at, "never"), agent.never)
+    never = set(agent.never)
+
+    if agent.auth == "private_key_jwt":
+        if (agent.jwks is None) == (agent.jwks_uri is None):
+            problem((*at, "auth"), "private_key_jwt needs exactly one of `jwks` or `jwks_uri`",
+                    "register the agent's public keys with `jwks: {keys: [...]}` or `jwks_uri: URL`")
+        if agent.jwks is not None:
+            for message, path in check_jwks(agent.jwks):
+                problem((*at, "jwks", *path), message,
+                        "register public RSA (2048+ bits), EC P-256 or Ed25519 keys, each with a kid")
+    elif agent.jwks is not None or agent.jwks_uri is not None:
+        problem((*at, "auth"), f"keys are only used with private_key_jwt, not {agent.auth}",
+                "remove `jwks`/`jwks_uri` or set `auth: private_key_jwt`")
+    if agent.auth == "none" and (agent.roles or agent.jit):
+        problem((*at, "auth"), "a public client (auth: none) cannot hold roles or just-in-time rules",
+                "give it a confidential auth method, or use it only for delegation")
+
+    for i, role in enumerate(agent.roles):
+        clash = sorted(never & set(policy.roles.get(role, [])))
+        if clash:
+            problem((*at, "roles", i), f"role {role!r} grants {', '.join(clash)}, which `never` forbids",
+                    "remove the role or the scope from `never`")
+    for i, rule in enumerate(agent.jit):
+        rule_at = (*at, "jit", i)
+        if rule.role is not None:
+            known_role((*rule_at, "role"), rule.role)
+        if rule.scopes is not None:
+            known_scopes((*rule_at, "scopes"), rule.scopes)
+        if rule.approvers is not None and rule.approvers not in policy.approvers:
+            choices = ", ".join(sorted(policy.approvers)) or "none are defined"
+            problem((*rule_at, "approvers"), f"unknown approver group {rule.approvers!r}",
+                    f"define it under `approvers:` or use one of: {choices}")
+        wanted = set(rule.scopes or policy.roles.get(rule.role or "", []))
+        clash = sorted(wanted & never)
+        if clash:
+            problem(rule_at, f"this rule could grant {', '.join(clash)}, which `never` forbids",
+                    "remove the rule or the scope from `never`")
+    if agent.delegation is not None:
+        known_scopes((*at, "delegation", "scopes"), agent.delegation.scopes)
+        clash = sorted(set(agent.delegation.scopes) & never)
+        if clash:
+            problem((*at, "delegation", "scopes"), f"{', '.join(clash)} is also in `never`",
+                    "remove it from one of the two")
+    if agent.exchange is not None:
+        for i, audience in enumerate(agent.exchange.audiences):
+            if audience not in policy.audiences:
+                problem((*at, "exchange", "audiences", i), f"unknown audience {audience!r}",
+                        "declare it under `audiences:`")
+
+
+def check_jwks(jwks: dict[str, Any]) -> list[tuple[str, Path]]:
+    """Every registered key: public only, a supported type, an algorithm it is pinned to, a unique kid."""
+    keys = jwks.get("keys")
+    if set(jwks) != {"keys"} or not isinstance(keys, list) or not keys:
+        return [("`jwks` must be {keys: [...]} with at least one key", ())]
+    found: list[tuple[str, Path]] = []
+    kids: set[str] = set()
+    for i, key in enumerate(keys):
+        at: Path = ("keys", i)
+        if not isinstance(key, dict):
+            found.append(("a key must be a JWK object", at))
+            continue
+        kind = jose.key_type(key)
+        if kind not in jose.ALLOWED_ALGS:
+            found.append((f"unsupported key type {kind!r}", at))
+            continue
+        if PRIVATE & set(key):
+            found.append(("this is a private or symmetric key: register only the public key", at))
+            continue
+        alg = key.get("alg", jose.DEFAULT_ALG[kind])
+        if alg not in jose.ALLOWED_ALGS[kind]:
+            found.append((f"alg {alg!r} does not fit a {kind} key", at))
+        kid = key.get("kid")
+        if len(keys) > 1 and not kid:
+            found.append(("with more than one key, every key needs a kid", at))
+        if kid in kids:
+            found.append((f"kid {kid!r} is used twice", at))
+        kids.add(str(kid))
+        try:
+            jose.load_public_jwk(key)
+        except ValueError as exc:
+            found.append((f"not a usable public key ({exc})", at))
+    return found
+
+
+PRIVATE = jose.PRIVATE_MEMBERS

@@ -1,0 +1,135 @@
+"""From a policy file to the items the token path reads.
+
+`load_policy` parses and checks; `compile_policy` turns a valid policy into one self-contained item per
+agent: its auth method, keys with pinned algorithms, and the scope -> audience map of its standing
+access. Issuing a token reads that one item and never parses policy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from agent_auth.oauth import jose
+from agent_auth.policy.checks import check_policy
+from agent_auth.policy.model import Agent, Audience, Delegation, Exchange, JitRule, Policy, TrustedIssuer
+from agent_auth.policy.source import Path, PolicyInvalid, PolicyProblem, Source, read_source
+
+MAX_POLICY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    document: dict[str, Any]
+    """The validated policy as plain JSON-ready data: what `apply` stores and diffs against."""
+    agents: dict[str, dict[str, Any]]
+    """client_id -> the agent's item (without any secret, which only `secret rotate` sets)."""
+    digest: str
+
+
+def load_policy(path: str) -> CompiledPolicy:
+    file = FsPath(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise PolicyInvalid([PolicyProblem(path, 1, "", f"cannot read the file ({exc.strerror})",
+                                           "check the path")]) from exc
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyInvalid([PolicyProblem(path, 1, "", "the file is larger than 1 MiB", "split it up")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyInvalid([PolicyProblem(path, 1, "", "the file is not UTF-8", "save it as UTF-8")]) from exc
+    return compile_policy(parse_policy(path, text))
+
+
+def parse_policy(file: str, text: str) -> Policy:
+    source = read_source(file, text)
+    if not isinstance(source.data, dict):
+        raise PolicyInvalid([source.problem((), "the policy must be a mapping", "start with `version: 1`")])
+    try:
+        policy = Policy.model_validate(source.data)
+    except ValidationError as exc:
+        raise PolicyInvalid([_problem_from_pydantic(source, error) for error in exc.errors()]) from exc
+    problems = check_policy(policy, source)
+    if problems:
+        raise PolicyInvalid(problems)
+    return policy
+
+
+def _allowed_keys(path: Path) -> list[str]:
+    """The keys allowed beside an unknown one, so the fix can list them."""
+    parent: type[BaseModel] | None = None
+    head = path[0] if path else None
+    if len(path) == 1:
+        parent = Policy
+    elif len(path) == 3:
+        parent = {"agents": Agent, "audiences": Audience, "trusted_issuers": TrustedIssuer}.get(str(head))
+    elif len(path) == 4 and head == "agents":
+        parent = {"delegation": Delegation, "exchange": Exchange}.get(str(path[2]))
+    elif len(path) == 5 and head == "agents" and path[2] == "jit":
+        parent = JitRule
+    return sorted(parent.model_fields) if parent else []
+
+
+def _problem_from_pydantic(source: Source, error: Any) -> PolicyProblem:
+    path: Path = tuple(p for p in error["loc"] if p != "[key]" and not str(p).startswith("function-"))
+    kind, message = error["type"], str(error["msg"])
+    if kind == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(path))
+        return source.problem(path, f"unknown key {path[-1]!r}",
+                              f"remove it or check its spelling (allowed here: {allowed})")
+    if kind == "missing":
+        return source.problem(path, f"required key {path[-1]!r} is missing", f"add `{path[-1]}:`")
+    if kind == "string_pattern_mismatch":
+        return source.problem(path, f"{error['input']!r} is not a valid {_what(path)}", _FORMAT_FIX[_what(path)])
+    if kind.startswith("value_error"):
+        message = message.removeprefix("Value error, ")
+    return source.problem(path, message, "see docs/policy.md for the format of this key")
+
+
+def _what(path: Path) -> str:
+    text = " ".join(str(p) for p in path)
+    if any(k in text for k in ("owner", "approvers ")) or (path and path[0] == "approvers"):
+        return "email address"
+    if "scope" in text or "never" in text or (len(path) == 3 and path[0] == "roles"):
+        return "scope name"
+    return "name"
+
+
+_FORMAT_FIX = {
+    "email address": "write an address such as lead@example.com",
+    "scope name": "scope names are 1-128 printable ASCII characters without spaces, quotes or backslashes",
+    "name": "names are 1-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit",
+}
+
+
+def compile_policy(policy: Policy) -> CompiledPolicy:
+    document = policy.model_dump(mode="json")
+    scope_audience = {s: name for name, aud in policy.audiences.items() for s in aud.scopes}
+    agents = {name: _agent_item(policy, name, agent, scope_audience) for name, agent in policy.agents.items()}
+    digest = hashlib.sha256(jose.compact_json(document)).hexdigest()
+    return CompiledPolicy(document=document, agents=agents, digest=digest)
+
+
+def _agent_item(policy: Policy, name: str, agent: Agent, scope_audience: dict[str, str]) -> dict[str, Any]:
+    standing = sorted({s for role in agent.roles for s in policy.roles[role]})
+    keys = [{**key, "alg": jose.pinned_alg(key)} for key in (agent.jwks or {}).get("keys", [])]
+    return {
+        "client_id": name,
+        "owner": agent.owner,
+        "auth_method": agent.auth,
+        "jwks": json.dumps({"keys": keys}, separators=(",", ":")) if agent.jwks is not None else None,
+        "jwks_uri": agent.jwks_uri,
+        "roles": list(agent.roles),
+        # scope -> audience name, and audience name -> uri: all a token decision needs, in one read.
+        "scopes": {scope: scope_audience[scope] for scope in standing},
+        "audiences": {a: policy.audiences[a].uri for a in sorted({scope_audience[s] for s in standing})},
+        "never": sorted(agent.never),
+        "policy": json.dumps(agent.model_dump(mode="json"), separators=(",", ":"), sort_keys=True),
+    }

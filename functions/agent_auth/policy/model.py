@@ -1,0 +1,141 @@
+"""The policy file's shape (product.md, "The policy file"), as pydantic models.
+
+Shape only: types, required keys, unknown keys, formats. Whether references resolve and rules agree
+is checked in checks.py, which knows the whole document.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+SCOPE_PATTERN = r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$"  # RFC 6749 §3.3 scope-token (NQCHAR), bounded
+EMAIL_PATTERN = r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,}$"
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+ScopeName = Annotated[str, StringConstraints(pattern=SCOPE_PATTERN)]
+Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)]
+
+AUTH_METHODS = ("private_key_jwt", "client_secret_basic", "client_secret_post", "none")
+DURATION = re.compile(r"^(\d+)([smhd])$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_JIT_SECONDS = 7 * 86400
+
+
+def parse_duration(value: str | int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    else:
+        match = DURATION.match(str(value))
+        if not match:
+            raise ValueError("a duration is a number with a unit, such as 30m, 1h or 1d")
+        seconds = int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    if not 60 <= seconds <= MAX_JIT_SECONDS:
+        raise ValueError("a duration is between 1m and 7d")
+    return seconds
+
+
+def check_uri(value: str, *, allow_http_loopback: bool = True) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+        raise ValueError("an absolute http(s) URI without a fragment")
+    if parts.scheme == "http" and not (allow_http_loopback and loopback):
+        raise ValueError("https, or http only on a loopback address")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Audience(Strict):
+    uri: str
+    scopes: dict[ScopeName, Annotated[str, StringConstraints(min_length=1, max_length=200)]]
+
+    _uri = field_validator("uri")(lambda cls, v: check_uri(v, allow_http_loopback=False))
+
+    @field_validator("scopes")
+    @classmethod
+    def _some_scopes(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("an audience needs at least one scope")
+        return value
+
+
+class TrustedIssuer(Strict):
+    issuer: str
+    jwks_uri: str
+
+    _uris = field_validator("issuer", "jwks_uri")(lambda cls, v: check_uri(v, allow_http_loopback=False))
+
+
+class JitRule(Strict):
+    role: Name | None = None
+    scopes: list[ScopeName] | None = None
+    approvers: Name | None = None
+    auto: bool = False
+    max_duration: int = 3600
+    single_use: bool = False
+
+    @field_validator("max_duration", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> int:
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ValueError("a duration is a number with a unit, such as 30m, 1h or 1d")
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> JitRule:
+        if (self.role is None) == (self.scopes is None):
+            raise ValueError("give exactly one of `role` or `scopes`")
+        if (self.approvers is None) == (not self.auto):
+            raise ValueError("give exactly one of `approvers: GROUP` or `auto: true`")
+        return self
+
+
+class Delegation(Strict):
+    redirect_uris: list[str] = Field(min_length=1)
+    scopes: list[ScopeName] = Field(min_length=1)
+
+    @field_validator("redirect_uris")
+    @classmethod
+    def _exact_uris(cls, value: list[str]) -> list[str]:
+        return [check_uri(v) for v in value]
+
+
+class Exchange(Strict):
+    audiences: list[Name] = Field(min_length=1)
+    max_chain: int = Field(default=1, ge=1, le=5)
+
+
+class Agent(Strict):
+    owner: Email
+    auth: Literal["private_key_jwt", "client_secret_basic", "client_secret_post", "none"]
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
+    roles: list[Name] = Field(default_factory=list)
+    jit: list[JitRule] = Field(default_factory=list)
+    never: list[ScopeName] = Field(default_factory=list)
+    delegation: Delegation | None = None
+    exchange: Exchange | None = None
+
+    @field_validator("jwks_uri")
+    @classmethod
+    def _jwks_uri(cls, value: str | None) -> str | None:
+        return None if value is None else check_uri(value)
+
+
+class Policy(Strict):
+    version: Literal[1]
+    audiences: dict[Name, Audience] = Field(default_factory=dict)
+    roles: dict[Name, list[ScopeName]] = Field(default_factory=dict)
+    approvers: dict[Name, list[Email]] = Field(default_factory=dict)
+    users: dict[str, list[Name]] = Field(default_factory=dict)
+    trusted_issuers: list[TrustedIssuer] = Field(default_factory=list)
+    agents: dict[Name, Agent] = Field(default_factory=dict)

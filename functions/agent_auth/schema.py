@@ -1,0 +1,69 @@
+"""The DynamoDB tables, defined once.
+
+The CDK stacks, the development server's moto tables and the tests all build their tables from these
+specs, so names, keys, indexes and TTL attributes cannot drift between AWS and a laptop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_name: str
+    """Used for the CDK construct id, the CloudFormation output and the environment variable."""
+    partition_key: str
+    sort_key: str | None = None
+    ttl_attribute: str | None = None
+    indexes: tuple[Index, ...] = field(default=())
+
+    @property
+    def env_var(self) -> str:
+        return f"{self.logical_name.upper()}_TABLE"
+
+    @property
+    def output_key(self) -> str:
+        """The CloudFormation output that names the deployed table (read by `--stack NAME`)."""
+        return f"{self.logical_name.capitalize()}TableName"
+
+    def key_attributes(self) -> list[str]:
+        names = [self.partition_key] + ([self.sort_key] if self.sort_key else [])
+        for index in self.indexes:
+            names += [index.partition_key] + ([index.sort_key] if index.sort_key else [])
+        return list(dict.fromkeys(names))
+
+
+AGENTS = TableSpec(
+    logical_name="agents",
+    partition_key="pk",
+    # Compiled policy: one item per agent ("agent#<client_id>") and the applied policy ("policy#current").
+)
+
+REPLAY = TableSpec(
+    logical_name="replay",
+    partition_key="pk",
+    ttl_attribute="expires_at",
+    # One marker per client assertion jti, kept until the assertion expires (RFC 7523 §3 item 7).
+)
+
+AUDIT = TableSpec(
+    logical_name="audit",
+    partition_key="pk",  # "agent#<client_id>", or "operator#<name>" for changes without an agent
+    sort_key="sk",  # "<ISO-8601 time>#<record id>": newest first with ScanIndexForward=False
+    ttl_attribute="expires_at",  # retention, not correctness
+    indexes=(Index(name="by-day", partition_key="day", sort_key="sk"),),
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (AGENTS, REPLAY, AUDIT)
+
+ISSUER_OUTPUT = "IssuerUrl"
+SIGNING_KEY_OUTPUT = "SigningKeyArn"
+SIGNING_ALG_OUTPUT = "SigningAlg"
