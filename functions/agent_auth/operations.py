@@ -41,33 +41,44 @@ class ApplyResult:
     agents_without_secret: list[str]
 
 
-def apply_policy(target: Target, policy: CompiledPolicy, *, dry_run: bool = False,
-                 clock: Clock | None = None) -> ApplyResult:
+def apply_policy(
+    target: Target, policy: CompiledPolicy, *, dry_run: bool = False, clock: Clock | None = None
+) -> ApplyResult:
     clock = clock or SystemClock()
     current = target.agents.get_policy()
     stored = target.agents.list_client_ids()
     plan = plan_changes(current.get("document") if current else None, policy.document, stored)
     needs_secret = [
-        name for name, item in policy.agents.items()
+        name
+        for name, item in policy.agents.items()
         if item["auth_method"] in SECRET_METHODS and name in plan.agents_added
     ]
     if dry_run or plan.is_empty:
         return ApplyResult(plan, applied=False, agents_without_secret=needs_secret)
     now = clock.now()
     record = AuditRecord(
-        action="policy.apply", decision="allow", at=now, operator=target.operator,
+        action="policy.apply",
+        decision="allow",
+        at=now,
+        operator=target.operator,
         details={"digest": policy.digest, **{k: v for k, v in plan.summary().items() if v}},
     )
     applied = target.agents.apply(
         policy.agents,
         removed=plan.agents_removed,
-        policy={"document": policy.document, "digest": policy.digest, "applied_at": _iso(now),
-                "applied_by": target.operator},
+        policy={
+            "document": policy.document,
+            "digest": policy.digest,
+            "applied_at": _iso(now),
+            "applied_by": target.operator,
+        },
         previous_digest=current["digest"] if current else None,
         audit=target.audit.transact_put(record),
     )
     if not applied:
-        raise OperationFailed("the policy was changed by someone else while this plan was made; run apply again")
+        raise OperationFailed(
+            "the policy was changed by someone else while this plan was made; run apply again"
+        )
     return ApplyResult(plan, applied=True, agents_without_secret=needs_secret)
 
 
@@ -76,20 +87,26 @@ def rotate_secret(target: Target, client_id: str, clock: Clock | None = None) ->
     clock = clock or SystemClock()
     secret = generate_secret()
     now = clock.now()
-    record = AuditRecord(action="secret.rotate", decision="allow", at=now, client_id=client_id,
-                         operator=target.operator)
-    if not target.agents.set_secret_hash(client_id, hash_secret(secret), _iso(now), target.audit.transact_put(record)):
+    record = AuditRecord(
+        action="secret.rotate", decision="allow", at=now, client_id=client_id, operator=target.operator
+    )
+    if not target.agents.set_secret_hash(
+        client_id, hash_secret(secret), _iso(now), target.audit.transact_put(record)
+    ):
         item = target.agents.get_client(client_id)
         if item is None:
-            raise OperationFailed(f"no agent named {client_id!r} in {target.name}; is it in the applied policy?")
+            raise OperationFailed(
+                f"no agent named {client_id!r} in {target.name}; is it in the applied policy?"
+            )
         raise OperationFailed(
             f"{client_id} authenticates with {item['auth_method']}, not a client secret; nothing to rotate"
         )
     return {"client_id": client_id, "client_secret": secret}
 
 
-def read_audit(target: Target, *, since: float, agent: str | None = None, limit: int = 1000,
-               clock: Clock | None = None) -> list[dict[str, Any]]:
+def read_audit(
+    target: Target, *, since: float, agent: str | None = None, limit: int = 1000, clock: Clock | None = None
+) -> list[dict[str, Any]]:
     now = (clock or SystemClock()).now()
     return target.audit.query(since=since, until=now, client_id=agent, limit=limit)
 

@@ -15,7 +15,6 @@ from agent_auth.oauth.grants import GrantRegistry
 from agent_auth.oauth.token_endpoint import TokenEndpoint
 from agent_auth.ports import Signer
 
-
 SUPPORTED_GRANT_TYPES = (ClientCredentialsGrant.grant_type,)
 """What discovery advertises; a test holds it equal to what grant_registry builds."""
 
@@ -26,8 +25,9 @@ def grant_registry(settings: Settings, signer: Signer) -> GrantRegistry:
     )
 
 
-def token_endpoint(settings: Settings, clients: AwsClients, clock: Clock | None = None,
-                   signer: Signer | None = None) -> TokenEndpoint:
+def token_endpoint(
+    settings: Settings, clients: AwsClients, clock: Clock | None = None, signer: Signer | None = None
+) -> TokenEndpoint:
     clock = clock or SystemClock()
     signer = signer or KmsSigner(clients.kms, settings.signing_key_arn, settings.signing_alg)
     assertions = AssertionVerifier(

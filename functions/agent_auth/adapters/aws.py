@@ -21,7 +21,9 @@ CLIENT_CONFIG = Config(
 
 
 class AwsClients:
-    def __init__(self, region: str, endpoint_url: str | None = None, session: boto3.session.Session | None = None):
+    def __init__(
+        self, region: str, endpoint_url: str | None = None, session: boto3.session.Session | None = None
+    ):
         self._session = session or boto3.session.Session(region_name=region)
         self._region = region
         self._endpoint_url = endpoint_url

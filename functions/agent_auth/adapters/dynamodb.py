@@ -40,7 +40,7 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def is_conditional_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 @contextmanager
@@ -80,7 +80,9 @@ class AgentTable:
 
     def get_policy(self) -> dict[str, Any] | None:
         with aws_call():
-            result = self._client.get_item(TableName=self._table, Key={"pk": {"S": POLICY_KEY}}, ConsistentRead=True)
+            result = self._client.get_item(
+                TableName=self._table, Key={"pk": {"S": POLICY_KEY}}, ConsistentRead=True
+            )
         item = result.get("Item")
         return _numbers_to_int(from_item(item)) if item else None
 
@@ -90,18 +92,32 @@ class AgentTable:
             for page in self._client.get_paginator("scan").paginate(
                 TableName=self._table, ProjectionExpression="pk", ConsistentRead=True
             ):
-                ids += [i["pk"]["S"][len(AGENT_PREFIX):] for i in page["Items"] if i["pk"]["S"].startswith(AGENT_PREFIX)]
+                ids += [
+                    i["pk"]["S"][len(AGENT_PREFIX) :]
+                    for i in page["Items"]
+                    if i["pk"]["S"].startswith(AGENT_PREFIX)
+                ]
         return sorted(ids)
 
-    def apply(self, agents: dict[str, dict[str, Any]], removed: list[str], policy: dict[str, Any],
-              previous_digest: str | None, audit: dict[str, Any]) -> bool:
-        """Write the compiled policy; False when someone else applied since `previous_digest` was read. Each agent item is updated field by field, so its secret hash
-        survives; the policy item is written last and only if nobody applied in between."""
+    def apply(
+        self,
+        agents: dict[str, dict[str, Any]],
+        removed: list[str],
+        policy: dict[str, Any],
+        previous_digest: str | None,
+        audit: dict[str, Any],
+    ) -> bool:
+        """Write the compiled policy; False when someone else applied since `previous_digest` was read.
+
+        Each agent item is updated field by field, so its secret hash survives; the policy item is
+        written last and only if nobody applied in between."""
         writes: list[dict[str, Any]] = []
         for client_id, item in agents.items():
             fields = {k: v for k, v in item.items() if k != "client_id"}
             names = {f"#f{i}": k for i, k in enumerate(fields)}
-            values = {f":v{i}": _serializer.serialize(v) for i, v in enumerate(fields.values()) if v is not None}
+            values = {
+                f":v{i}": _serializer.serialize(v) for i, v in enumerate(fields.values()) if v is not None
+            }
             sets = [f"#f{i} = :v{i}" for i, v in enumerate(fields.values()) if v is not None]
             removes = [f"#f{i}" for i, v in enumerate(fields.values()) if v is None]
             if item.get("auth_method") not in ("client_secret_basic", "client_secret_post"):
@@ -110,16 +126,24 @@ class AgentTable:
             expression = "SET client_id = :id, " + ", ".join(sets)
             if removes:
                 expression += " REMOVE " + ", ".join(removes)
-            writes.append({"Update": {
-                "TableName": self._table,
-                "Key": {"pk": {"S": AGENT_PREFIX + client_id}},
-                "UpdateExpression": expression,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": {":id": {"S": client_id}, **values},
-            }})
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {"pk": {"S": AGENT_PREFIX + client_id}},
+                        "UpdateExpression": expression,
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": {":id": {"S": client_id}, **values},
+                    }
+                }
+            )
         for client_id in removed:
-            writes.append({"Delete": {"TableName": self._table, "Key": {"pk": {"S": AGENT_PREFIX + client_id}}}})
-        policy_write: dict[str, Any] = {"Put": {"TableName": self._table, "Item": to_item({"pk": POLICY_KEY, **policy})}}
+            writes.append(
+                {"Delete": {"TableName": self._table, "Key": {"pk": {"S": AGENT_PREFIX + client_id}}}}
+            )
+        policy_write: dict[str, Any] = {
+            "Put": {"TableName": self._table, "Item": to_item({"pk": POLICY_KEY, **policy})}
+        }
         if previous_digest is None:
             policy_write["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
@@ -129,7 +153,7 @@ class AgentTable:
         writes.append(audit)
         # One transaction holds 100 writes; larger policies go in chunks, the policy item and the
         # audit record last, so an interrupted apply is visible and a re-run finishes it.
-        chunks = [writes[max(0, end - 100):end] for end in range(len(writes), 0, -100)][::-1]
+        chunks = [writes[max(0, end - 100) : end] for end in range(len(writes), 0, -100)][::-1]
         try:
             with aws_call():
                 for chunk in chunks:
@@ -141,19 +165,25 @@ class AgentTable:
             raise
         return True
 
-    def set_secret_hash(self, client_id: str, secret_hash: str, rotated_at: str, audit: dict[str, Any]) -> bool:
+    def set_secret_hash(
+        self, client_id: str, secret_hash: str, rotated_at: str, audit: dict[str, Any]
+    ) -> bool:
         """False when the agent does not exist or does not authenticate with a secret. The audit
         record is written in the same transaction: no rotation without its record."""
-        update = {"Update": {
-            "TableName": self._table,
-            "Key": {"pk": {"S": AGENT_PREFIX + client_id}},
-            "UpdateExpression": "SET secret_hash = :h, secret_rotated_at = :t",
-            "ConditionExpression": "attribute_exists(pk) AND auth_method IN (:basic, :post)",
-            "ExpressionAttributeValues": {
-                ":h": {"S": secret_hash}, ":t": {"S": rotated_at},
-                ":basic": {"S": "client_secret_basic"}, ":post": {"S": "client_secret_post"},
-            },
-        }}
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": {"S": AGENT_PREFIX + client_id}},
+                "UpdateExpression": "SET secret_hash = :h, secret_rotated_at = :t",
+                "ConditionExpression": "attribute_exists(pk) AND auth_method IN (:basic, :post)",
+                "ExpressionAttributeValues": {
+                    ":h": {"S": secret_hash},
+                    ":t": {"S": rotated_at},
+                    ":basic": {"S": "client_secret_basic"},
+                    ":post": {"S": "client_secret_post"},
+                },
+            }
+        }
         try:
             with aws_call():
                 self._client.transact_write_items(TransactItems=[update, audit])
@@ -219,16 +249,18 @@ class AuditTable:
         }
         return to_item(item)
 
-    def query(self, *, since: float, until: float, client_id: str | None = None,
-              limit: int = 1000) -> list[dict[str, Any]]:
+    def query(
+        self, *, since: float, until: float, client_id: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
         """Newest first, at most `limit` records between `since` and `until`."""
         lower = datetime.fromtimestamp(since, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         records: list[dict[str, Any]] = []
         if client_id is not None:
-            partitions = [("pk", f"agent#{client_id}", None)]
+            partitions: list[tuple[str, str, str | None]] = [("pk", f"agent#{client_id}", None)]
         else:
-            first = datetime.fromtimestamp(since, UTC).date()
             last = datetime.fromtimestamp(until, UTC).date()
+            # Nothing older than the retention period exists: don't query the days before it.
+            first = max(datetime.fromtimestamp(since, UTC).date(), last - self._retention)
             days = [(last - timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
             partitions = [("day", day, "by-day") for day in days]
         for attribute, value, index in partitions:
@@ -237,8 +269,9 @@ class AuditTable:
                 break
         return records
 
-    def _query_partition(self, attribute: str, value: str, index: str | None, lower: str,
-                         limit: int) -> list[dict[str, Any]]:
+    def _query_partition(
+        self, attribute: str, value: str, index: str | None, lower: str, limit: int
+    ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "#p = :p AND sk >= :lower",

@@ -23,7 +23,11 @@ class HttpKeyFetcher:
     def fetch_jwks(self, uri: str, refresh: bool = False) -> dict[str, Any]:
         now = time.monotonic()
         cached = self._cache.get(uri)
-        if cached and (now - cached[0] < CACHE_SECONDS) and not (refresh and now - cached[0] > MIN_REFRESH_SECONDS):
+        if (
+            cached
+            and (now - cached[0] < CACHE_SECONDS)
+            and not (refresh and now - cached[0] > MIN_REFRESH_SECONDS)
+        ):
             return cached[1]
         request = urllib.request.Request(uri, headers={"Accept": "application/json"})  # noqa: S310 (https, from policy)
         try:

@@ -50,8 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--policy", default="examples/policy.yaml", metavar="FILE")
-    dev.add_argument("--credentials-out", metavar="FILE",
-                     help="write the generated secrets of secret-based agents here, as JSON")
+    dev.add_argument(
+        "--credentials-out",
+        metavar="FILE",
+        help="write the generated secrets of secret-based agents here, as JSON",
+    )
     dev.add_argument("--signing-alg", choices=("RS256", "ES256"), default="RS256")
     dev.set_defaults(run=_dev)
 
@@ -63,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
 
     secret = commands.add_parser("secret", help="manage client secrets")
     secret_commands = secret.add_subparsers(required=True, metavar="ACTION")
-    rotate = secret_commands.add_parser("rotate", help="issue a new secret (printed once) and revoke the old one")
+    rotate = secret_commands.add_parser(
+        "rotate", help="issue a new secret (printed once) and revoke the old one"
+    )
     rotate.add_argument("agent")
     _target_options(rotate)
     rotate.set_defaults(run=_rotate)
@@ -81,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
 def _target_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--dev", action="store_true", help="the development server running in this directory")
-    where.add_argument("--stack", metavar="NAME", help="a deployed stack, found from its CloudFormation outputs")
+    where.add_argument(
+        "--stack", metavar="NAME", help="a deployed stack, found from its CloudFormation outputs"
+    )
     parser.add_argument("--region", help="the stack's region (default: your AWS configuration)")
 
 
@@ -134,8 +141,14 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in ("pk", "sk", "day", "expires_at")}
 
 
-COLUMNS = (("TIME", "time"), ("ACTION", "action"), ("DECISION", "decision"), ("WHO", "who"),
-           ("SCOPE", "scope"), ("REASON", "reason"))
+COLUMNS = (
+    ("TIME", "time"),
+    ("ACTION", "action"),
+    ("DECISION", "decision"),
+    ("WHO", "who"),
+    ("SCOPE", "scope"),
+    ("REASON", "reason"),
+)
 
 
 def _print_table(records: list[dict[str, Any]]) -> None:
@@ -144,11 +157,16 @@ def _print_table(records: list[dict[str, Any]]) -> None:
         who = r.get("client_id") or ""
         if r.get("operator"):
             who = f"{who} (by {r['operator']})" if who else r["operator"]
-        rows.append({
-            "time": r.get("time", ""), "action": r.get("action", ""), "decision": r.get("decision", ""),
-            "who": who, "scope": r.get("scope_granted") or r.get("scope_requested") or "",
-            "reason": r.get("reason") or "",
-        })
+        rows.append(
+            {
+                "time": r.get("time", ""),
+                "action": r.get("action", ""),
+                "decision": r.get("decision", ""),
+                "who": who,
+                "scope": r.get("scope_granted") or r.get("scope_requested") or "",
+                "reason": r.get("reason") or "",
+            }
+        )
     widths = {key: max([len(title)] + [len(str(row[key])) for row in rows]) for title, key in COLUMNS}
     print("  ".join(title.ljust(widths[key]) for title, key in COLUMNS).rstrip())
     for row in rows:
@@ -160,11 +178,15 @@ def _print_table(records: list[dict[str, Any]]) -> None:
 def _dev(args: argparse.Namespace) -> int:
     from agent_auth.devserver.runner import DevEnvironment
 
-    env = DevEnvironment(host=args.host, port=args.port, policy_file=args.policy, signing_alg=args.signing_alg)
+    env = DevEnvironment(
+        host=args.host, port=args.port, policy_file=args.policy, signing_alg=args.signing_alg
+    )
     try:
         env.start()
     except OSError as exc:
-        raise OperationFailed(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); try --port") from exc
+        raise OperationFailed(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror}); try --port"
+        ) from exc
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         if args.credentials_out:
@@ -181,10 +203,13 @@ def _dev(args: argparse.Namespace) -> int:
 def _print_ready(env: Any, credentials_out: str | None) -> None:
     print(f"agent-auth dev: policy {env.policy_file} applied at {datetime.now(UTC):%H:%M:%S} UTC")
     if credentials_out:
-        print(f"agent-auth dev: secrets of {', '.join(env.credentials) or 'no agents'} written to {credentials_out}")
+        names = ", ".join(env.credentials) or "no agents"
+        print(f"agent-auth dev: secrets of {names} written to {credentials_out}")
     for name, creds in env.credentials.items():
-        print(f"\nGet a token for {name}:\n"
-              f"  curl -s -u '{name}:{creds['client_secret']}' -d grant_type=client_credentials "
-              f"{env.issuer}/token")
+        print(
+            f"\nGet a token for {name}:\n"
+            f"  curl -s -u '{name}:{creds['client_secret']}' -d grant_type=client_credentials "
+            f"{env.issuer}/token"
+        )
         break
     print(f"\nagent-auth dev: ready at {env.issuer}  (Ctrl-C stops)", flush=True)

@@ -61,13 +61,16 @@ def stack_target(stack: str, region: str | None = None) -> Target:
             operator = clients.sts.get_caller_identity()["Arn"]
     except DependencyFailure as exc:
         raise OperationFailed(
-            f"cannot read stack {stack!r} in {session.region_name} ({exc}); check the name, region and credentials"
+            f"cannot read stack {stack!r} in {session.region_name} ({exc}); "
+            "check the name, region and credentials"
         ) from exc
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     needed = [schema.AGENTS.output_key, schema.AUDIT.output_key, schema.ISSUER_OUTPUT]
     missing = [key for key in needed if key not in outputs]
     if missing:
-        raise OperationFailed(f"stack {stack!r} has no output {', '.join(missing)}: is it an agent-auth stack?")
+        raise OperationFailed(
+            f"stack {stack!r} has no output {', '.join(missing)}: is it an agent-auth stack?"
+        )
     return Target(
         name=f"stack {stack}",
         agents=AgentTable(clients.dynamodb, outputs[schema.AGENTS.output_key]),

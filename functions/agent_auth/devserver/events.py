@@ -10,8 +10,15 @@ from urllib.parse import parse_qs
 
 
 def rest_proxy_event(
-    *, method: str, path: str, query: str = "", headers: list[tuple[str, str]] | None = None,
-    body: bytes = b"", source_ip: str = "127.0.0.1", stage: str = "dev", host: str = "127.0.0.1",
+    *,
+    method: str,
+    path: str,
+    query: str = "",
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+    source_ip: str = "127.0.0.1",
+    stage: str = "dev",
+    host: str = "127.0.0.1",
 ) -> dict[str, Any]:
     multi_headers: dict[str, list[str]] = {}
     for name, value in headers or []:

@@ -38,12 +38,15 @@ def create_table(client: Any, spec: schema.TableSpec, name: str) -> None:
 
 def create_signing_key(client: Any, alg: str) -> str:
     assert alg in KMS_ALGORITHM
-    key = client.create_key(KeySpec=KEY_SPEC[alg], KeyUsage="SIGN_VERIFY", Description="agent-auth token signing")
+    key = client.create_key(
+        KeySpec=KEY_SPEC[alg], KeyUsage="SIGN_VERIFY", Description="agent-auth token signing"
+    )
     return str(key["KeyMetadata"]["Arn"])
 
 
-def create_resources(dynamodb: Any, kms: Any, *, issuer: str, region: str, alg: str = "RS256",
-                     prefix: str = "agent-auth-dev") -> Settings:
+def create_resources(
+    dynamodb: Any, kms: Any, *, issuer: str, region: str, alg: str = "RS256", prefix: str = "agent-auth-dev"
+) -> Settings:
     names = {spec.logical_name: f"{prefix}-{spec.logical_name}" for spec in schema.ALL_TABLES}
     for spec in schema.ALL_TABLES:
         create_table(dynamodb, spec, names[spec.logical_name])

@@ -21,7 +21,11 @@ from agent_auth.policy.compiler import load_policy
 
 REGION = "us-east-1"
 DEV_STATE = Path(".agent-auth") / "dev.json"
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
 
 
 @dataclass

@@ -59,14 +59,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         length_header = self.headers.get("Content-Length")
         if self.headers.get("Transfer-Encoding"):
-            self._reply(411, {"error": "invalid_request", "error_description": "Send Content-Length"}, close=True)
+            self._reply(
+                411, {"error": "invalid_request", "error_description": "Send Content-Length"}, close=True
+            )
             return
         try:
             length = int(length_header or 0)
         except ValueError:
             length = -1
         if length < 0 or length > MAX_REQUEST_BYTES:
-            self._reply(413, {"error": "invalid_request", "error_description": "Request too large"}, close=True)
+            self._reply(
+                413, {"error": "invalid_request", "error_description": "Request too large"}, close=True
+            )
             return
         body = self.rfile.read(length) if length else b""
         handler = self.server.routes.get(path)
@@ -74,8 +78,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._reply(404, {"error": "not_found", "error_description": "Not found"})
             return
         event = rest_proxy_event(
-            method=self.command, path=path, query=query, headers=list(self.headers.items()), body=body,
-            source_ip=self.client_address[0], host=self.headers.get("Host", ""),
+            method=self.command,
+            path=path,
+            query=query,
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+            host=self.headers.get("Host", ""),
         )
         result = handler(event, None)
         payload = result.get("body") or ""

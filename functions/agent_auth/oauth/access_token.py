@@ -18,8 +18,16 @@ def new_token_id() -> str:
 
 
 def access_token_claims(
-    *, issuer: str, subject: str, client_id: str, audience: str, scope: str, issued_at: int,
-    lifetime: int, token_id: str, extra: dict[str, Any] | None = None,
+    *,
+    issuer: str,
+    subject: str,
+    client_id: str,
+    audience: str,
+    scope: str,
+    issued_at: int,
+    lifetime: int,
+    token_id: str,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti, and scope."""
     return {

@@ -60,7 +60,9 @@ class _Key:
 
 
 class AssertionVerifier:
-    def __init__(self, *, audiences: tuple[str, ...], replay: ReplayGuard, keys: KeyFetcher, clock: Clock) -> None:
+    def __init__(
+        self, *, audiences: tuple[str, ...], replay: ReplayGuard, keys: KeyFetcher, clock: Clock
+    ) -> None:
         self._audiences = frozenset(audiences)
         self._replay = replay
         self._keys = keys
@@ -92,7 +94,7 @@ class AssertionVerifier:
         if not any(isinstance(a, str) and a in self._audiences for a in audiences):
             raise _fail("assertion_audience")
         exp = claims.get("exp")
-        if not _is_number(exp):
+        if not isinstance(exp, int | float) or isinstance(exp, bool):
             raise _fail("assertion_exp_missing")
         if exp <= now - SKEW:
             raise _fail("assertion_expired")
@@ -100,7 +102,7 @@ class AssertionVerifier:
             raise _fail("assertion_exp_too_far")
         for name in ("nbf", "iat"):
             value = claims.get(name)
-            if value is not None and (not _is_number(value) or value > now + SKEW):
+            if value is not None and (not _is_number(value) or float(value) > now + SKEW):
                 raise _fail(f"assertion_{name}_in_future")
         jti = claims.get("jti")
         if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI:
@@ -168,4 +170,3 @@ def _parse_keys(source: str) -> dict[str, _Key]:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-

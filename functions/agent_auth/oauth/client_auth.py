@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from agent_auth.errors import InvalidClient, InvalidRequest
+from agent_auth.names import NAME_PATTERN
 from agent_auth.oauth.client_assertion import AssertionVerifier, claimed_client
 from agent_auth.oauth.client_secrets import secret_matches
-from agent_auth.policy.model import NAME_PATTERN
 from agent_auth.ports import ClientReader
 from agent_auth.web.forms import Form
 
@@ -63,7 +63,9 @@ def identify(form: Form, authorization: str | None) -> Credentials:
     if method == "client_secret_basic":
         client_id, secret = _parse_basic(authorization or "")
         if form.get("client_id") not in (None, client_id):
-            raise InvalidRequest("client_id does not match the authenticated client", reason="client_id_mismatch")
+            raise InvalidRequest(
+                "client_id does not match the authenticated client", reason="client_id_mismatch"
+            )
         return Credentials(method, client_id, secret=secret)
     if method == "client_secret_post":
         return Credentials(method, form.get("client_id"), secret=form.get("client_secret"))

@@ -20,7 +20,9 @@ class ClientCredentialsGrant:
 
     def issue(self, context: TokenContext) -> IssuedToken:
         client = context.client
-        decision = decide(client.item, parse_scope(context.form.get("scope")), context.form.get_all("resource"))
+        decision = decide(
+            client.item, parse_scope(context.form.get("scope")), context.form.get_all("resource")
+        )
         token_id = new_token_id()
         claims = access_token_claims(
             issuer=self._issuer,

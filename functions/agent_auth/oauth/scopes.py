@@ -63,7 +63,9 @@ def decide(agent: dict[str, Any], requested: list[str] | None, resources: list[s
         candidates = [s for s, a in allowed.items() if s not in never and a == (audience or a)]
         audiences = {allowed[s] for s in candidates}
         if not candidates:
-            raise InvalidScope("The client has no standing scope for this resource", reason="no_standing_scope")
+            raise InvalidScope(
+                "The client has no standing scope for this resource", reason="no_standing_scope"
+            )
         if len(audiences) > 1:
             raise InvalidTarget(
                 "The client's scopes span several resources: name one with the resource parameter",
@@ -75,7 +77,11 @@ def decide(agent: dict[str, Any], requested: list[str] | None, resources: list[s
         raise InvalidScope("The requested scope is not allowed for this client", reason="scope_not_allowed")
     audiences = {allowed[s] for s in requested}
     if audience is not None and audiences != {audience}:
-        raise InvalidScope("The requested scope does not belong to the resource", reason="scope_other_resource")
+        raise InvalidScope(
+            "The requested scope does not belong to the resource", reason="scope_other_resource"
+        )
     if len(audiences) > 1:
-        raise InvalidScope("The requested scopes belong to more than one resource", reason="scope_several_resources")
+        raise InvalidScope(
+            "The requested scopes belong to more than one resource", reason="scope_several_resources"
+        )
     return ScopeDecision(uris[audiences.pop()], tuple(requested))

@@ -10,8 +10,10 @@ from agent_auth.audit import AuditRecord, printable
 from agent_auth.clock import Clock
 from agent_auth.errors import (
     AgentAuthError,
+    DependencyFailure,
     InvalidRequest,
     MethodNotAllowed,
+    TemporarilyUnavailable,
     UnsupportedGrantType,
 )
 from agent_auth.oauth.client_auth import ClientAuthenticator, Credentials, identify
@@ -33,7 +35,13 @@ class TokenEndpoint:
     def handle(self, request: Request) -> dict[str, object]:
         attempt = _Attempt()
         try:
-            issued = self._issue(request, attempt)
+            try:
+                issued = self._issue(request, attempt)
+            except DependencyFailure as failure:
+                # KMS or DynamoDB failed mid-request: refuse cleanly, and still leave a record.
+                raise TemporarilyUnavailable(
+                    "Service temporarily unavailable", reason=f"dependency_failure:{failure}"
+                ) from failure
         except AgentAuthError as error:
             self._audit.write(attempt.record(request, self._clock.now(), error=error))
             raise
@@ -66,7 +74,11 @@ class _Attempt:
         self.credentials: Credentials | None = None
 
     def record(
-        self, request: Request, now: float, *, error: AgentAuthError | None = None,
+        self,
+        request: Request,
+        now: float,
+        *,
+        error: AgentAuthError | None = None,
         issued: IssuedToken | None = None,
     ) -> AuditRecord:
         form = self.form
@@ -84,5 +96,7 @@ class _Attempt:
             token_id=issued.token_id if issued else None,
             request_id=request.request_id,
             source_ip=request.source_ip,
-            details={"error": error.error, "status": error.status} if error else dict(issued.details if issued else {}),
+            details={"error": error.error, "status": error.status}
+            if error
+            else dict(issued.details if issued else {}),
         )

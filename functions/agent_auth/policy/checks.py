@@ -22,21 +22,29 @@ def check_policy(policy: Policy, source: Source) -> list[PolicyProblem]:
     uris: dict[str, str] = {}
     for name, audience in policy.audiences.items():
         if audience.uri in uris:
-            problem(("audiences", name, "uri"), f"uri is also the uri of audience {uris[audience.uri]!r}",
-                    "give every audience its own uri")
+            problem(
+                ("audiences", name, "uri"),
+                f"uri is also the uri of audience {uris[audience.uri]!r}",
+                "give every audience its own uri",
+            )
         uris.setdefault(audience.uri, name)
         for scope in audience.scopes:
             if scope in scope_owner:
-                problem(("audiences", name, "scopes", scope),
-                        f"scope {scope!r} is already a scope of audience {scope_owner[scope]!r}",
-                        "a scope belongs to one audience: rename one of them")
+                problem(
+                    ("audiences", name, "scopes", scope),
+                    f"scope {scope!r} is already a scope of audience {scope_owner[scope]!r}",
+                    "a scope belongs to one audience: rename one of them",
+                )
             scope_owner.setdefault(scope, name)
 
     def known_scopes(path: Path, scopes: list[str]) -> None:
         for i, scope in enumerate(scopes):
             if scope not in scope_owner:
-                problem((*path, i), f"unknown scope {scope!r}",
-                        "declare it under an audience's `scopes:` or use one that is declared")
+                problem(
+                    (*path, i),
+                    f"unknown scope {scope!r}",
+                    "declare it under an audience's `scopes:` or use one that is declared",
+                )
 
     for role, scopes in policy.roles.items():
         if not scopes:
@@ -50,26 +58,48 @@ def check_policy(policy: Policy, source: Source) -> list[PolicyProblem]:
 
     for group, members in policy.approvers.items():
         if not members:
-            problem(("approvers", group), "an approver group needs at least one member",
-                    "list the approvers' email addresses")
+            problem(
+                ("approvers", group),
+                "an approver group needs at least one member",
+                "list the approvers' email addresses",
+            )
 
     for who, roles in policy.users.items():
         if who.startswith("group:"):
             if not who[6:]:
                 problem(("users", who), "group name is empty", "write group:NAME")
         elif "@" not in who:
-            problem(("users", who), f"{who!r} is neither an email address nor group:NAME",
-                    "write an email address or group:NAME")
+            problem(
+                ("users", who),
+                f"{who!r} is neither an email address nor group:NAME",
+                "write an email address or group:NAME",
+            )
         for i, role in enumerate(roles):
             known_role(("users", who, i), role)
 
     for name, agent in policy.agents.items():
-        _check_agent(policy, name, agent, scope_owner, problem, known_role, known_scopes)
+        _check_agent(
+            policy,
+            name=name,
+            agent=agent,
+            scope_owner=scope_owner,
+            problem=problem,
+            known_role=known_role,
+            known_scopes=known_scopes,
+        )
     return problems
 
 
-def _check_agent(policy: Policy, name: str, agent: Agent, scope_owner: dict[str, str],
-                 problem: Any, known_role: Any, known_scopes: Any) -> None:
+def _check_agent(
+    policy: Policy,
+    *,
+    name: str,
+    agent: Agent,
+    scope_owner: dict[str, str],
+    problem: Any,
+    known_role: Any,
+    known_scopes: Any,
+) -> None:
     at: Path = ("agents", name)
     for i, role in enumerate(agent.roles):
         known_role((*at, "roles", i), role)
@@ -78,24 +108,39 @@ def _check_agent(policy: Policy, name: str, agent: Agent, scope_owner: dict[str,
 
     if agent.auth == "private_key_jwt":
         if (agent.jwks is None) == (agent.jwks_uri is None):
-            problem((*at, "auth"), "private_key_jwt needs exactly one of `jwks` or `jwks_uri`",
-                    "register the agent's public keys with `jwks: {keys: [...]}` or `jwks_uri: URL`")
+            problem(
+                (*at, "auth"),
+                "private_key_jwt needs exactly one of `jwks` or `jwks_uri`",
+                "register the agent's public keys with `jwks: {keys: [...]}` or `jwks_uri: URL`",
+            )
         if agent.jwks is not None:
             for message, path in check_jwks(agent.jwks):
-                problem((*at, "jwks", *path), message,
-                        "register public RSA (2048+ bits), EC P-256 or Ed25519 keys, each with a kid")
+                problem(
+                    (*at, "jwks", *path),
+                    message,
+                    "register public RSA (2048+ bits), EC P-256 or Ed25519 keys, each with a kid",
+                )
     elif agent.jwks is not None or agent.jwks_uri is not None:
-        problem((*at, "auth"), f"keys are only used with private_key_jwt, not {agent.auth}",
-                "remove `jwks`/`jwks_uri` or set `auth: private_key_jwt`")
+        problem(
+            (*at, "auth"),
+            f"keys are only used with private_key_jwt, not {agent.auth}",
+            "remove `jwks`/`jwks_uri` or set `auth: private_key_jwt`",
+        )
     if agent.auth == "none" and (agent.roles or agent.jit):
-        problem((*at, "auth"), "a public client (auth: none) cannot hold roles or just-in-time rules",
-                "give it a confidential auth method, or use it only for delegation")
+        problem(
+            (*at, "auth"),
+            "a public client (auth: none) cannot hold roles or just-in-time rules",
+            "give it a confidential auth method, or use it only for delegation",
+        )
 
     for i, role in enumerate(agent.roles):
         clash = sorted(never & set(policy.roles.get(role, [])))
         if clash:
-            problem((*at, "roles", i), f"role {role!r} grants {', '.join(clash)}, which `never` forbids",
-                    "remove the role or the scope from `never`")
+            problem(
+                (*at, "roles", i),
+                f"role {role!r} grants {', '.join(clash)}, which `never` forbids",
+                "remove the role or the scope from `never`",
+            )
     for i, rule in enumerate(agent.jit):
         rule_at = (*at, "jit", i)
         if rule.role is not None:
@@ -104,24 +149,36 @@ def _check_agent(policy: Policy, name: str, agent: Agent, scope_owner: dict[str,
             known_scopes((*rule_at, "scopes"), rule.scopes)
         if rule.approvers is not None and rule.approvers not in policy.approvers:
             choices = ", ".join(sorted(policy.approvers)) or "none are defined"
-            problem((*rule_at, "approvers"), f"unknown approver group {rule.approvers!r}",
-                    f"define it under `approvers:` or use one of: {choices}")
+            problem(
+                (*rule_at, "approvers"),
+                f"unknown approver group {rule.approvers!r}",
+                f"define it under `approvers:` or use one of: {choices}",
+            )
         wanted = set(rule.scopes or policy.roles.get(rule.role or "", []))
         clash = sorted(wanted & never)
         if clash:
-            problem(rule_at, f"this rule could grant {', '.join(clash)}, which `never` forbids",
-                    "remove the rule or the scope from `never`")
+            problem(
+                rule_at,
+                f"this rule could grant {', '.join(clash)}, which `never` forbids",
+                "remove the rule or the scope from `never`",
+            )
     if agent.delegation is not None:
         known_scopes((*at, "delegation", "scopes"), agent.delegation.scopes)
         clash = sorted(set(agent.delegation.scopes) & never)
         if clash:
-            problem((*at, "delegation", "scopes"), f"{', '.join(clash)} is also in `never`",
-                    "remove it from one of the two")
+            problem(
+                (*at, "delegation", "scopes"),
+                f"{', '.join(clash)} is also in `never`",
+                "remove it from one of the two",
+            )
     if agent.exchange is not None:
         for i, audience in enumerate(agent.exchange.audiences):
             if audience not in policy.audiences:
-                problem((*at, "exchange", "audiences", i), f"unknown audience {audience!r}",
-                        "declare it under `audiences:`")
+                problem(
+                    (*at, "exchange", "audiences", i),
+                    f"unknown audience {audience!r}",
+                    "declare it under `audiences:`",
+                )
 
 
 def check_jwks(jwks: dict[str, Any]) -> list[tuple[str, Path]]:

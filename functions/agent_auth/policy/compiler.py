@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from agent_auth.oauth import jose
 from agent_auth.policy.checks import check_policy
@@ -37,14 +37,17 @@ def load_policy(path: str) -> CompiledPolicy:
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        raise PolicyInvalid([PolicyProblem(path, 1, "", f"cannot read the file ({exc.strerror})",
-                                           "check the path")]) from exc
+        raise PolicyInvalid(
+            [PolicyProblem(path, 1, "", f"cannot read the file ({exc.strerror})", "check the path")]
+        ) from exc
     if len(raw) > MAX_POLICY_BYTES:
         raise PolicyInvalid([PolicyProblem(path, 1, "", "the file is larger than 1 MiB", "split it up")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PolicyInvalid([PolicyProblem(path, 1, "", "the file is not UTF-8", "save it as UTF-8")]) from exc
+        raise PolicyInvalid(
+            [PolicyProblem(path, 1, "", "the file is not UTF-8", "save it as UTF-8")]
+        ) from exc
     return compile_policy(parse_policy(path, text))
 
 
@@ -64,7 +67,7 @@ def parse_policy(file: str, text: str) -> Policy:
 
 def _allowed_keys(path: Path) -> list[str]:
     """The keys allowed beside an unknown one, so the fix can list them."""
-    parent: type[BaseModel] | None = None
+    parent: Any = None
     head = path[0] if path else None
     if len(path) == 1:
         parent = Policy
@@ -82,12 +85,15 @@ def _problem_from_pydantic(source: Source, error: Any) -> PolicyProblem:
     kind, message = error["type"], str(error["msg"])
     if kind == "extra_forbidden":
         allowed = ", ".join(_allowed_keys(path))
-        return source.problem(path, f"unknown key {path[-1]!r}",
-                              f"remove it or check its spelling (allowed here: {allowed})")
+        return source.problem(
+            path, f"unknown key {path[-1]!r}", f"remove it or check its spelling (allowed here: {allowed})"
+        )
     if kind == "missing":
         return source.problem(path, f"required key {path[-1]!r} is missing", f"add `{path[-1]}:`")
     if kind == "string_pattern_mismatch":
-        return source.problem(path, f"{error['input']!r} is not a valid {_what(path)}", _FORMAT_FIX[_what(path)])
+        return source.problem(
+            path, f"{error['input']!r} is not a valid {_what(path)}", _FORMAT_FIX[_what(path)]
+        )
     if kind.startswith("value_error"):
         message = message.removeprefix("Value error, ")
     return source.problem(path, message, "see docs/policy.md for the format of this key")

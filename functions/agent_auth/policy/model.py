@@ -11,9 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-SCOPE_PATTERN = r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$"  # RFC 6749 §3.3 scope-token (NQCHAR), bounded
-EMAIL_PATTERN = r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,}$"
+from agent_auth.names import EMAIL_PATTERN, NAME_PATTERN, SCOPE_PATTERN
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ScopeName = Annotated[str, StringConstraints(pattern=SCOPE_PATTERN)]

@@ -38,9 +38,12 @@ class Plan:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "agents_added": self.agents_added, "agents_changed": sorted(self.agents_changed),
-            "agents_removed": self.agents_removed, "roles_added": self.roles_added,
-            "roles_changed": self.roles_changed, "roles_removed": self.roles_removed,
+            "agents_added": self.agents_added,
+            "agents_changed": sorted(self.agents_changed),
+            "agents_removed": self.agents_removed,
+            "roles_added": self.roles_added,
+            "roles_changed": self.roles_changed,
+            "roles_removed": self.roles_removed,
             "sections_changed": self.sections_changed,
         }
 

@@ -82,4 +82,9 @@ class Response:
         )
 
     def to_proxy_result(self) -> dict[str, Any]:
-        return {"statusCode": self.status, "headers": self.headers, "body": self.body, "isBase64Encoded": False}
+        return {
+            "statusCode": self.status,
+            "headers": self.headers,
+            "body": self.body,
+            "isBase64Encoded": False,
+        }

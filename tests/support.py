@@ -1,0 +1,131 @@
+"""Test helpers shared by the unit, integration and end-to-end suites."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+import yaml
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from agent_auth.oauth.jose import b64url_encode
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def with_body(event: dict[str, Any], body: str | bytes, **headers: str) -> dict[str, Any]:
+    """A copy of `event` with another body and extra or replaced headers (None removes one)."""
+    event = copy.deepcopy(event)
+    if isinstance(body, bytes):
+        event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    else:
+        event["body"], event["isBase64Encoded"] = body, False
+    for name, value in headers.items():
+        header = name.replace("_", "-")
+        for key in [k for k in event["headers"] if k.lower() == header.lower()]:
+            del event["headers"][key]
+            del event["multiValueHeaders"][key]
+        if value is not None:
+            event["headers"][header] = value
+            event["multiValueHeaders"][header] = [value]
+    return event
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def form(**fields: str) -> str:
+    return urlencode(fields)
+
+
+@dataclass
+class ClientKey:
+    private: Any
+    jwk: dict[str, Any]
+    alg: str
+
+    def assertion(self, client_id: str, audience: str, **overrides: Any) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": client_id, "sub": client_id, "aud": audience, "exp": now + 60, "iat": now,
+            "jti": secrets.token_urlsafe(12),
+        }
+        headers = overrides.pop("headers", {})
+        for name, value in overrides.items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        return jwt.encode(claims, self.private, algorithm=self.alg, headers={"kid": self.jwk["kid"], **headers})
+
+
+def _uint(value: int, size: int | None = None) -> str:
+    return b64url_encode(value.to_bytes(size or (value.bit_length() + 7) // 8, "big"))
+
+
+def rsa_key(kid: str = "rsa-1", alg: str = "RS256") -> ClientKey:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = private.public_key().public_numbers()
+    return ClientKey(private, {"kty": "RSA", "kid": kid, "n": _uint(numbers.n), "e": _uint(numbers.e), "alg": alg}, alg)
+
+
+def ec_key(kid: str = "ec-1") -> ClientKey:
+    private = ec.generate_private_key(ec.SECP256R1())
+    numbers = private.public_key().public_numbers()
+    jwk = {"kty": "EC", "crv": "P-256", "kid": kid, "x": _uint(numbers.x, 32), "y": _uint(numbers.y, 32)}
+    return ClientKey(private, jwk, "ES256")
+
+
+def ed25519_key(kid: str = "ed-1") -> ClientKey:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    private = ed25519.Ed25519PrivateKey.generate()
+    raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return ClientKey(private, {"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": b64url_encode(raw)}, "EdDSA")
+
+
+def test_policy(keys: dict[str, ClientKey]) -> dict[str, Any]:
+    """The policy most tests run against: one agent per authentication method, two audiences."""
+    return {
+        "version": 1,
+        "audiences": {
+            "crm": {"uri": "https://crm.example.com",
+                    "scopes": {"crm.contacts.read": "Read contacts", "crm.contacts.write": "Change contacts"}},
+            "billing": {"uri": "https://billing.example.com", "scopes": {"billing.invoices.read": "Read invoices"}},
+        },
+        "roles": {
+            "crm-reader": ["crm.contacts.read"],
+            "crm-editor": ["crm.contacts.read", "crm.contacts.write"],
+            "billing-reader": ["billing.invoices.read"],
+        },
+        "approvers": {"support-leads": ["lead@example.com"]},
+        "agents": {
+            "support-bot": {"owner": "owner@example.com", "auth": "client_secret_basic", "roles": ["crm-reader"],
+                            "never": ["billing.invoices.read"]},
+            "billing-agent": {"owner": "finance@example.com", "auth": "client_secret_post",
+                              "roles": ["billing-reader", "crm-reader"]},
+            "signing-agent": {"owner": "owner@example.com", "auth": "private_key_jwt",
+                              "jwks": {"keys": [k.jwk for k in keys.values()]}, "roles": ["crm-editor"]},
+            "public-app": {"owner": "owner@example.com", "auth": "none"},
+        },
+    }
+
+
+def write_policy(path: Path, document: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
