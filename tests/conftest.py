@@ -14,7 +14,7 @@ from agent_auth.config import Settings
 from agent_auth.devserver.resources import create_resources
 from agent_auth.operations import SECRET_METHODS, Target, apply_policy, rotate_secret
 from agent_auth.policy.compiler import load_policy
-from tests.support import ClientKey, ec_key, ed25519_key, rsa_key, test_policy, write_policy
+from tests.support import ClientKey, ec_key, ed25519_key, policy_document, rsa_key, write_policy
 
 ISSUER = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/v1"
 REGION = "us-east-1"
@@ -67,8 +67,13 @@ def _clear_handler_caches() -> None:
     wellknown.metadata.cache_clear()
 
 
-def make_deployment(aws: AwsClients, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                    keys: dict[str, ClientKey], alg: str = "RS256") -> Deployment:
+def make_deployment(
+    aws: AwsClients,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    keys: dict[str, ClientKey],
+    alg: str = "RS256",
+) -> Deployment:
     from agent_auth.adapters.dynamodb import AgentTable, AuditTable
 
     settings = create_resources(aws.dynamodb, aws.kms, issuer=ISSUER, region=REGION, alg=alg)
@@ -76,21 +81,26 @@ def make_deployment(aws: AwsClients, monkeypatch: pytest.MonkeyPatch, tmp_path: 
         monkeypatch.setenv(name, value)
     _clear_handler_caches()
     target = Target(
-        name="test", agents=AgentTable(aws.dynamodb, settings.agents_table),
-        audit=AuditTable(aws.dynamodb, settings.audit_table), operator="tester", issuer=ISSUER,
+        name="test",
+        agents=AgentTable(aws.dynamodb, settings.agents_table),
+        audit=AuditTable(aws.dynamodb, settings.audit_table),
+        operator="tester",
+        issuer=ISSUER,
     )
-    policy_file = write_policy(tmp_path / "policy.yaml", test_policy(keys))
+    policy_file = write_policy(tmp_path / "policy.yaml", policy_document(keys))
     policy = load_policy(str(policy_file))
     apply_policy(target, policy)
     secrets = {
         name: rotate_secret(target, name)["client_secret"]
-        for name, item in policy.agents.items() if item["auth_method"] in SECRET_METHODS
+        for name, item in policy.agents.items()
+        if item["auth_method"] in SECRET_METHODS
     }
     return Deployment(settings, aws, secrets, keys, target, policy_file)
 
 
 @pytest.fixture
-def deployment(aws: AwsClients, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-               client_keys: dict[str, ClientKey]) -> Iterator[Deployment]:
+def deployment(
+    aws: AwsClients, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, client_keys: dict[str, ClientKey]
+) -> Iterator[Deployment]:
     yield make_deployment(aws, monkeypatch, tmp_path, client_keys)
     _clear_handler_caches()

@@ -45,6 +45,11 @@ def with_body(event: dict[str, Any], body: str | bytes, **headers: str) -> dict[
     return event
 
 
+def post_event(body: str | bytes, **headers: str) -> dict[str, Any]:
+    """POST /token with a form body, from the recorded client_secret_post event."""
+    return with_body(load_event("token_client_secret_post.json"), body, **headers)
+
+
 def basic(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
@@ -62,7 +67,11 @@ class ClientKey:
     def assertion(self, client_id: str, audience: str, **overrides: Any) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": client_id, "sub": client_id, "aud": audience, "exp": now + 60, "iat": now,
+            "iss": client_id,
+            "sub": client_id,
+            "aud": audience,
+            "exp": now + 60,
+            "iat": now,
             "jti": secrets.token_urlsafe(12),
         }
         headers = overrides.pop("headers", {})
@@ -71,7 +80,9 @@ class ClientKey:
                 claims.pop(name, None)
             else:
                 claims[name] = value
-        return jwt.encode(claims, self.private, algorithm=self.alg, headers={"kid": self.jwk["kid"], **headers})
+        return jwt.encode(
+            claims, self.private, algorithm=self.alg, headers={"kid": self.jwk["kid"], **headers}
+        )
 
 
 def _uint(value: int, size: int | None = None) -> str:
@@ -81,7 +92,9 @@ def _uint(value: int, size: int | None = None) -> str:
 def rsa_key(kid: str = "rsa-1", alg: str = "RS256") -> ClientKey:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     numbers = private.public_key().public_numbers()
-    return ClientKey(private, {"kty": "RSA", "kid": kid, "n": _uint(numbers.n), "e": _uint(numbers.e), "alg": alg}, alg)
+    return ClientKey(
+        private, {"kty": "RSA", "kid": kid, "n": _uint(numbers.n), "e": _uint(numbers.e), "alg": alg}, alg
+    )
 
 
 def ec_key(kid: str = "ec-1") -> ClientKey:
@@ -99,14 +112,19 @@ def ed25519_key(kid: str = "ed-1") -> ClientKey:
     return ClientKey(private, {"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": b64url_encode(raw)}, "EdDSA")
 
 
-def test_policy(keys: dict[str, ClientKey]) -> dict[str, Any]:
+def policy_document(keys: dict[str, ClientKey]) -> dict[str, Any]:
     """The policy most tests run against: one agent per authentication method, two audiences."""
     return {
         "version": 1,
         "audiences": {
-            "crm": {"uri": "https://crm.example.com",
-                    "scopes": {"crm.contacts.read": "Read contacts", "crm.contacts.write": "Change contacts"}},
-            "billing": {"uri": "https://billing.example.com", "scopes": {"billing.invoices.read": "Read invoices"}},
+            "crm": {
+                "uri": "https://crm.example.com",
+                "scopes": {"crm.contacts.read": "Read contacts", "crm.contacts.write": "Change contacts"},
+            },
+            "billing": {
+                "uri": "https://billing.example.com",
+                "scopes": {"billing.invoices.read": "Read invoices"},
+            },
         },
         "roles": {
             "crm-reader": ["crm.contacts.read"],
@@ -115,12 +133,23 @@ def test_policy(keys: dict[str, ClientKey]) -> dict[str, Any]:
         },
         "approvers": {"support-leads": ["lead@example.com"]},
         "agents": {
-            "support-bot": {"owner": "owner@example.com", "auth": "client_secret_basic", "roles": ["crm-reader"],
-                            "never": ["billing.invoices.read"]},
-            "billing-agent": {"owner": "finance@example.com", "auth": "client_secret_post",
-                              "roles": ["billing-reader", "crm-reader"]},
-            "signing-agent": {"owner": "owner@example.com", "auth": "private_key_jwt",
-                              "jwks": {"keys": [k.jwk for k in keys.values()]}, "roles": ["crm-editor"]},
+            "support-bot": {
+                "owner": "owner@example.com",
+                "auth": "client_secret_basic",
+                "roles": ["crm-reader"],
+                "never": ["billing.invoices.read"],
+            },
+            "billing-agent": {
+                "owner": "finance@example.com",
+                "auth": "client_secret_post",
+                "roles": ["billing-reader", "crm-reader"],
+            },
+            "signing-agent": {
+                "owner": "owner@example.com",
+                "auth": "private_key_jwt",
+                "jwks": {"keys": [dict(k.jwk) for k in keys.values()]},
+                "roles": ["crm-editor"],
+            },
             "public-app": {"owner": "owner@example.com", "auth": "none"},
         },
     }

@@ -29,8 +29,9 @@ def post(body: str | bytes, **headers: str) -> dict[str, Any]:
 def verify(deployment: Deployment, access_token: str) -> dict[str, Any]:
     """Verify with an independent JOSE library (joserfc) against the published JWKS."""
     published = json.loads(wellknown.lambda_handler(load_event("jwks.json"), None)["body"])
-    decoded = jose_jwt.decode(access_token, KeySet.import_key_set(published),
-                              algorithms=[deployment.settings.signing_alg])
+    decoded = jose_jwt.decode(
+        access_token, KeySet.import_key_set(published), algorithms=[deployment.settings.signing_alg]
+    )
     assert decoded.header["typ"] == "at+jwt"
     return dict(decoded.claims)
 
@@ -60,15 +61,18 @@ class Snapshot:
 
 def test_client_secret_basic_gets_a_verifiable_rfc9068_token(deployment: Deployment) -> None:
     # Given the support bot's secret, When it asks for a token with scope and resource
-    event = with_body(load_event("token_client_secret_basic.json"),
-                      form(grant_type="client_credentials", scope="crm.contacts.read",
-                           resource="https://crm.example.com"),
-                      Authorization=basic("support-bot", deployment.secrets["support-bot"]))
+    event = with_body(
+        load_event("token_client_secret_basic.json"),
+        form(grant_type="client_credentials", scope="crm.contacts.read", resource="https://crm.example.com"),
+        Authorization=basic("support-bot", deployment.secrets["support-bot"]),
+    )
     status, headers, body = call(event)
     # Then it gets a no-store Bearer token that an independent library verifies
     assert status == 200, body
     assert headers["Cache-Control"] == "no-store" and headers["Pragma"] == "no-cache"
-    assert body["token_type"] == "Bearer" and body["expires_in"] == 900 and body["scope"] == "crm.contacts.read"
+    assert (
+        body["token_type"] == "Bearer" and body["expires_in"] == 900 and body["scope"] == "crm.contacts.read"
+    )
     claims = verify(deployment, body["access_token"])
     assert claims["iss"] == ISSUER and claims["sub"] == "support-bot" and claims["client_id"] == "support-bot"
     assert claims["aud"] == "https://crm.example.com" and claims["scope"] == "crm.contacts.read"
@@ -82,16 +86,27 @@ def test_client_secret_basic_gets_a_verifiable_rfc9068_token(deployment: Deploym
 
 def test_client_secret_post_defaults_to_standing_scopes_of_the_named_resource(deployment: Deployment) -> None:
     secret = deployment.secrets["billing-agent"]
-    status, _, body = call(post(form(grant_type="client_credentials", client_id="billing-agent",
-                                     client_secret=secret, resource="https://billing.example.com")))
+    status, _, body = call(
+        post(
+            form(
+                grant_type="client_credentials",
+                client_id="billing-agent",
+                client_secret=secret,
+                resource="https://billing.example.com",
+            )
+        )
+    )
     assert status == 200, body
     assert body["scope"] == "billing.invoices.read"
     assert verify(deployment, body["access_token"])["aud"] == "https://billing.example.com"
 
 
 def test_base64_encoded_body_is_decoded(deployment: Deployment) -> None:
-    event = with_body(load_event("token_base64_body.json"), b"grant_type=client_credentials",
-                      Authorization=basic("support-bot", deployment.secrets["support-bot"]))
+    event = with_body(
+        load_event("token_base64_body.json"),
+        b"grant_type=client_credentials",
+        Authorization=basic("support-bot", deployment.secrets["support-bot"]),
+    )
     status, _, body = call(event)
     assert status == 200, body
 
@@ -100,9 +115,15 @@ def test_base64_encoded_body_is_decoded(deployment: Deployment) -> None:
 def test_private_key_jwt_with_each_key_type(deployment: Deployment, key_name: str) -> None:
     key = deployment.keys[key_name]
     assertion = key.assertion("signing-agent", TOKEN_URL)
-    event = with_body(load_event("token_private_key_jwt.json"),
-                      form(grant_type="client_credentials", client_assertion_type=JWT_BEARER,
-                           client_assertion=assertion, scope="crm.contacts.write"))
+    event = with_body(
+        load_event("token_private_key_jwt.json"),
+        form(
+            grant_type="client_credentials",
+            client_assertion_type=JWT_BEARER,
+            client_assertion=assertion,
+            scope="crm.contacts.write",
+        ),
+    )
     status, _, body = call(event)
     assert status == 200, body
     assert verify(deployment, body["access_token"])["scope"] == "crm.contacts.write"
@@ -111,9 +132,16 @@ def test_private_key_jwt_with_each_key_type(deployment: Deployment, key_name: st
 def test_lifetime_is_configurable(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOKEN_LIFETIME_SECONDS", "120")
     token.endpoint.cache_clear()
-    status, _, body = call(post(form(grant_type="client_credentials", client_id="billing-agent",
-                                     client_secret=deployment.secrets["billing-agent"],
-                                     scope="billing.invoices.read")))
+    status, _, body = call(
+        post(
+            form(
+                grant_type="client_credentials",
+                client_id="billing-agent",
+                client_secret=deployment.secrets["billing-agent"],
+                scope="billing.invoices.read",
+            )
+        )
+    )
     assert status == 200 and body["expires_in"] == 120
     claims = verify(deployment, body["access_token"])
     assert claims["exp"] - claims["iat"] == 120
@@ -127,8 +155,9 @@ def _assertion(deployment: Deployment, **overrides: Any) -> str:
 
 
 def _jwt_form(assertion: str, **extra: str) -> str:
-    return form(grant_type="client_credentials", client_assertion_type=JWT_BEARER, client_assertion=assertion,
-                **extra)
+    return form(
+        grant_type="client_credentials", client_assertion_type=JWT_BEARER, client_assertion=assertion, **extra
+    )
 
 
 def _alg_none(deployment: Deployment) -> str:
@@ -166,80 +195,248 @@ def _duplicate_claims(deployment: Deployment) -> str:
 
 BAD = {
     # name: (event builder, status, error, audit reason)
-    "no credentials": (lambda d: post(form(grant_type="client_credentials")), 401, "invalid_client",
-                       "no_client_authentication"),
-    "unknown client": (lambda d: post(form(grant_type="client_credentials", client_id="nobody",
-                                           client_secret="x" * 43)), 401, "invalid_client", "unknown_client"),
-    "wrong secret": (lambda d: post(form(grant_type="client_credentials", client_id="billing-agent",
-                                         client_secret="wrong")), 401, "invalid_client", "wrong_secret"),
-    "unregistered method": (lambda d: post(form(grant_type="client_credentials", client_id="support-bot",
-                                                client_secret=d.secrets["support-bot"])),
-                            401, "invalid_client", "method_not_registered"),
-    "public client": (lambda d: post(form(grant_type="client_credentials", client_id="public-app",
-                                          client_secret="x")), 401, "invalid_client", "method_not_registered"),
-    "two methods": (lambda d: post(form(grant_type="client_credentials", client_id="billing-agent",
-                                        client_secret=d.secrets["billing-agent"]),
-                                   Authorization=basic("billing-agent", d.secrets["billing-agent"])),
-                    400, "invalid_request", "several_auth_methods"),
-    "repeated parameter": (lambda d: post("grant_type=client_credentials&grant_type=client_credentials"
-                                          f"&client_id=billing-agent&client_secret={d.secrets['billing-agent']}"),
-                           400, "invalid_request", "repeated_parameter:grant_type"),
-    "wrong content type": (lambda d: post('{"grant_type":"client_credentials"}', Content_Type="application/json"),
-                           400, "invalid_request", "wrong_content_type"),
-    "oversized body": (lambda d: post("grant_type=client_credentials&pad=" + "a" * 20000), 400,
-                       "invalid_request", "body_too_large"),
-    "non-UTF-8 body": (lambda d: post(b"grant_type=client_credentials&scope=%ff%fe"), 400, "invalid_request",
-                       "invalid_utf8"),
-    "NUL byte": (lambda d: post("grant_type=client_credentials&scope=a%00b"), 400, "invalid_request", "nul_byte"),
-    "too many fields": (lambda d: post("&".join(f"f{i}=1" for i in range(40))), 400, "invalid_request",
-                        "too_many_fields"),
-    "missing grant_type": (lambda d: post(form(client_id="billing-agent", client_secret="x")), 400,
-                           "invalid_request", "missing_grant_type"),
-    "unknown grant_type": (lambda d: post(form(grant_type="password", client_id="billing-agent",
-                                               client_secret="x")), 400, "unsupported_grant_type",
-                           "unsupported_grant_type"),
-    "scope not allowed": (lambda d: post(form(grant_type="client_credentials", client_id="billing-agent",
-                                              client_secret=d.secrets["billing-agent"],
-                                              scope="crm.contacts.write")), 400, "invalid_scope",
-                          "scope_not_allowed"),
-    "never scope": (lambda d: with_body(load_event("token_client_secret_basic.json"),
-                                        form(grant_type="client_credentials", scope="billing.invoices.read"),
-                                        Authorization=basic("support-bot", d.secrets["support-bot"])),
-                    400, "invalid_scope", "scope_not_allowed"),
-    "unknown scope": (lambda d: post(form(grant_type="client_credentials", client_id="billing-agent",
-                                          client_secret=d.secrets["billing-agent"], scope="admin")),
-                      400, "invalid_scope", "scope_not_allowed"),
-    "audience not allowed": (lambda d: post(form(grant_type="client_credentials", client_id="billing-agent",
-                                                 client_secret=d.secrets["billing-agent"],
-                                                 resource="https://evil.example.com")),
-                             400, "invalid_target", "resource_not_allowed"),
-    "resource required": (lambda d: post(form(grant_type="client_credentials", client_id="billing-agent",
-                                              client_secret=d.secrets["billing-agent"])),
-                          400, "invalid_target", "resource_required"),
+    "no credentials": (
+        lambda d: post(form(grant_type="client_credentials")),
+        401,
+        "invalid_client",
+        "no_client_authentication",
+    ),
+    "unknown client": (
+        lambda d: post(form(grant_type="client_credentials", client_id="nobody", client_secret="x" * 43)),
+        401,
+        "invalid_client",
+        "unknown_client",
+    ),
+    "wrong secret": (
+        lambda d: post(
+            form(grant_type="client_credentials", client_id="billing-agent", client_secret="wrong")
+        ),
+        401,
+        "invalid_client",
+        "wrong_secret",
+    ),
+    "unregistered method": (
+        lambda d: post(
+            form(
+                grant_type="client_credentials",
+                client_id="support-bot",
+                client_secret=d.secrets["support-bot"],
+            )
+        ),
+        401,
+        "invalid_client",
+        "method_not_registered",
+    ),
+    "public client": (
+        lambda d: post(form(grant_type="client_credentials", client_id="public-app", client_secret="x")),
+        401,
+        "invalid_client",
+        "method_not_registered",
+    ),
+    "two methods": (
+        lambda d: post(
+            form(
+                grant_type="client_credentials",
+                client_id="billing-agent",
+                client_secret=d.secrets["billing-agent"],
+            ),
+            Authorization=basic("billing-agent", d.secrets["billing-agent"]),
+        ),
+        400,
+        "invalid_request",
+        "several_auth_methods",
+    ),
+    "repeated parameter": (
+        lambda d: post(
+            "grant_type=client_credentials&grant_type=client_credentials"
+            f"&client_id=billing-agent&client_secret={d.secrets['billing-agent']}"
+        ),
+        400,
+        "invalid_request",
+        "repeated_parameter:grant_type",
+    ),
+    "wrong content type": (
+        lambda d: post('{"grant_type":"client_credentials"}', Content_Type="application/json"),
+        400,
+        "invalid_request",
+        "wrong_content_type",
+    ),
+    "oversized body": (
+        lambda d: post("grant_type=client_credentials&pad=" + "a" * 20000),
+        400,
+        "invalid_request",
+        "body_too_large",
+    ),
+    "non-UTF-8 body": (
+        lambda d: post(b"grant_type=client_credentials&scope=%ff%fe"),
+        400,
+        "invalid_request",
+        "invalid_utf8",
+    ),
+    "NUL byte": (
+        lambda d: post("grant_type=client_credentials&scope=a%00b"),
+        400,
+        "invalid_request",
+        "nul_byte",
+    ),
+    "too many fields": (
+        lambda d: post("&".join(f"f{i}=1" for i in range(40))),
+        400,
+        "invalid_request",
+        "too_many_fields",
+    ),
+    "missing grant_type": (
+        lambda d: post(form(client_id="billing-agent", client_secret="x")),
+        400,
+        "invalid_request",
+        "missing_grant_type",
+    ),
+    "unknown grant_type": (
+        lambda d: post(form(grant_type="password", client_id="billing-agent", client_secret="x")),
+        400,
+        "unsupported_grant_type",
+        "unsupported_grant_type",
+    ),
+    "scope not allowed": (
+        lambda d: post(
+            form(
+                grant_type="client_credentials",
+                client_id="billing-agent",
+                client_secret=d.secrets["billing-agent"],
+                scope="crm.contacts.write",
+            )
+        ),
+        400,
+        "invalid_scope",
+        "scope_not_allowed",
+    ),
+    "never scope": (
+        lambda d: with_body(
+            load_event("token_client_secret_basic.json"),
+            form(grant_type="client_credentials", scope="billing.invoices.read"),
+            Authorization=basic("support-bot", d.secrets["support-bot"]),
+        ),
+        400,
+        "invalid_scope",
+        "scope_not_allowed",
+    ),
+    "unknown scope": (
+        lambda d: post(
+            form(
+                grant_type="client_credentials",
+                client_id="billing-agent",
+                client_secret=d.secrets["billing-agent"],
+                scope="admin",
+            )
+        ),
+        400,
+        "invalid_scope",
+        "scope_not_allowed",
+    ),
+    "audience not allowed": (
+        lambda d: post(
+            form(
+                grant_type="client_credentials",
+                client_id="billing-agent",
+                client_secret=d.secrets["billing-agent"],
+                resource="https://evil.example.com",
+            )
+        ),
+        400,
+        "invalid_target",
+        "resource_not_allowed",
+    ),
+    "resource required": (
+        lambda d: post(
+            form(
+                grant_type="client_credentials",
+                client_id="billing-agent",
+                client_secret=d.secrets["billing-agent"],
+            )
+        ),
+        400,
+        "invalid_target",
+        "resource_required",
+    ),
     "alg none": (lambda d: post(_jwt_form(_alg_none(d))), 401, "invalid_client", "assertion_alg_refused"),
-    "HMAC keyed with the public key": (lambda d: post(_jwt_form(_hmac_with_public_key(d))), 401,
-                                       "invalid_client", "assertion_alg_refused"),
-    "forged signature": (lambda d: post(_jwt_form(_forged(d))), 401, "invalid_client", "assertion_bad_signature"),
-    "jku header": (lambda d: post(_jwt_form(_assertion(d, headers={"jku": "https://evil.example.com/jwks"}))),
-                   401, "invalid_client", "assertion_header_refused"),
-    "embedded jwk header": (lambda d: post(_jwt_form(_assertion(d, headers={"jwk": d.keys["rsa"].jwk}))),
-                            401, "invalid_client", "assertion_header_refused"),
-    "unknown crit": (lambda d: post(_jwt_form(_assertion(d, headers={"crit": ["exp"]}))), 401, "invalid_client",
-                     "assertion_header_refused"),
-    "wrong audience": (lambda d: post(_jwt_form(_assertion(d, aud="https://other.example.com/token"))), 401,
-                       "invalid_client", "assertion_audience"),
-    "missing exp": (lambda d: post(_jwt_form(_assertion(d, exp=None))), 401, "invalid_client",
-                    "assertion_exp_missing"),
-    "expired": (lambda d: post(_jwt_form(_assertion(d, exp=1000))), 401, "invalid_client", "assertion_expired"),
-    "exp too far": (lambda d: post(_jwt_form(_assertion(d, exp=4102444800))), 401, "invalid_client",
-                    "assertion_exp_too_far"),
-    "missing jti": (lambda d: post(_jwt_form(_assertion(d, jti=None))), 401, "invalid_client", "assertion_jti"),
-    "iss is not sub": (lambda d: post(_jwt_form(_assertion(d, sub="support-bot"))), 401, "invalid_client",
-                       "assertion_iss_sub"),
-    "duplicate claim names": (lambda d: post(_jwt_form(_duplicate_claims(d))), 401, "invalid_client",
-                              "assertion_malformed"),
-    "client_id differs from assertion": (lambda d: post(_jwt_form(_assertion(d), client_id="support-bot")), 400,
-                                         "invalid_request", "client_id_mismatch"),
+    "HMAC keyed with the public key": (
+        lambda d: post(_jwt_form(_hmac_with_public_key(d))),
+        401,
+        "invalid_client",
+        "assertion_alg_refused",
+    ),
+    "forged signature": (
+        lambda d: post(_jwt_form(_forged(d))),
+        401,
+        "invalid_client",
+        "assertion_bad_signature",
+    ),
+    "jku header": (
+        lambda d: post(_jwt_form(_assertion(d, headers={"jku": "https://evil.example.com/jwks"}))),
+        401,
+        "invalid_client",
+        "assertion_header_refused",
+    ),
+    "embedded jwk header": (
+        lambda d: post(_jwt_form(_assertion(d, headers={"jwk": d.keys["rsa"].jwk}))),
+        401,
+        "invalid_client",
+        "assertion_header_refused",
+    ),
+    "unknown crit": (
+        lambda d: post(_jwt_form(_assertion(d, headers={"crit": ["exp"]}))),
+        401,
+        "invalid_client",
+        "assertion_header_refused",
+    ),
+    "wrong audience": (
+        lambda d: post(_jwt_form(_assertion(d, aud="https://other.example.com/token"))),
+        401,
+        "invalid_client",
+        "assertion_audience",
+    ),
+    "missing exp": (
+        lambda d: post(_jwt_form(_assertion(d, exp=None))),
+        401,
+        "invalid_client",
+        "assertion_exp_missing",
+    ),
+    "expired": (
+        lambda d: post(_jwt_form(_assertion(d, exp=1000))),
+        401,
+        "invalid_client",
+        "assertion_expired",
+    ),
+    "exp too far": (
+        lambda d: post(_jwt_form(_assertion(d, exp=4102444800))),
+        401,
+        "invalid_client",
+        "assertion_exp_too_far",
+    ),
+    "missing jti": (
+        lambda d: post(_jwt_form(_assertion(d, jti=None))),
+        401,
+        "invalid_client",
+        "assertion_jti",
+    ),
+    "iss is not sub": (
+        lambda d: post(_jwt_form(_assertion(d, sub="support-bot"))),
+        401,
+        "invalid_client",
+        "assertion_iss_sub",
+    ),
+    "duplicate claim names": (
+        lambda d: post(_jwt_form(_duplicate_claims(d))),
+        401,
+        "invalid_client",
+        "assertion_malformed",
+    ),
+    "client_id differs from assertion": (
+        lambda d: post(_jwt_form(_assertion(d), client_id="support-bot")),
+        400,
+        "invalid_request",
+        "client_id_mismatch",
+    ),
 }
 
 
@@ -258,8 +455,11 @@ def test_bad_input_is_refused_once_and_audited(deployment: Deployment, case: str
 
 
 def test_basic_auth_failure_carries_www_authenticate(deployment: Deployment) -> None:
-    event = with_body(load_event("token_client_secret_basic.json"), form(grant_type="client_credentials"),
-                      Authorization=basic("support-bot", "wrong"))
+    event = with_body(
+        load_event("token_client_secret_basic.json"),
+        form(grant_type="client_credentials"),
+        Authorization=basic("support-bot", "wrong"),
+    )
     status, headers, body = call(event)
     assert status == 401 and body["error"] == "invalid_client"
     assert headers["WWW-Authenticate"].startswith("Basic ")
@@ -311,12 +511,19 @@ def test_forged_assertion_does_not_burn_the_jti(deployment: Deployment) -> None:
 def test_removed_agent_is_refused_at_once(deployment: Deployment) -> None:
     from agent_auth.operations import apply_policy
     from agent_auth.policy.compiler import load_policy
-    from tests.support import test_policy, write_policy
+    from tests.support import policy_document, write_policy
 
-    document = test_policy(deployment.keys)
+    document = policy_document(deployment.keys)
     del document["agents"]["billing-agent"]
     apply_policy(deployment.target, load_policy(str(write_policy(deployment.policy_file, document))))
-    status, _, body = call(post(form(grant_type="client_credentials", client_id="billing-agent",
-                                     client_secret=deployment.secrets["billing-agent"],
-                                     scope="billing.invoices.read")))
+    status, _, body = call(
+        post(
+            form(
+                grant_type="client_credentials",
+                client_id="billing-agent",
+                client_secret=deployment.secrets["billing-agent"],
+                scope="billing.invoices.read",
+            )
+        )
+    )
     assert (status, body["error"]) == (401, "invalid_client")

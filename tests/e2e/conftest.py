@@ -1,0 +1,105 @@
+"""`agent-auth dev` as a user runs it: a subprocess on a free port, in its own working directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import ClientKey, policy_document, rsa_key, write_policy
+
+BIN = Path(sys.executable).parent
+READY = re.compile(r"ready at (http://\S+)")
+
+
+@dataclass
+class DevServer:
+    process: subprocess.Popen[str]
+    issuer: str
+    workdir: Path
+    policy_file: Path
+    key: ClientKey
+    banner: list[str] = field(default_factory=list)
+
+    @property
+    def credentials(self) -> dict[str, dict[str, str]]:
+        return json.loads((self.workdir / "credentials.json").read_text())  # type: ignore[no-any-return]
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "agent-auth"), *args],
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_clean_env(),
+            check=False,
+        )
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def start_dev_server(workdir: Path, key: ClientKey, extra_args: tuple[str, ...] = ()) -> DevServer:
+    document = policy_document({"rsa": key})
+    document["agents"]["signing-agent"]["jwks"]["keys"][0].pop("kid")  # authlib signs without a kid
+    policy_file = write_policy(workdir / "policy.yaml", document)
+    process = subprocess.Popen(
+        [
+            str(BIN / "agent-auth"),
+            "dev",
+            "--port",
+            "0",
+            "--policy",
+            str(policy_file),
+            "--credentials-out",
+            "credentials.json",
+            *extra_args,
+        ],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_clean_env(),
+    )
+    banner: list[str] = []
+    deadline = time.monotonic() + 60
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        banner.append(line.rstrip("\n"))
+        match = READY.search(line)
+        if match:
+            return DevServer(process, match.group(1), workdir, policy_file, key, banner)
+    process.kill()
+    raise AssertionError("agent-auth dev did not become ready:\n" + "\n".join(banner))
+
+
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    server = start_dev_server(tmp_path_factory.mktemp("dev"), rsa_key())
+    yield server
+    server.process.send_signal(signal.SIGINT)
+    server.process.wait(timeout=20)
+
+
+def fetch_json(url: str) -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())

@@ -1,0 +1,84 @@
+"""Discovery metadata and JWKS through lambda_handler, against moto's KMS."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from agent_auth.adapters.aws import AwsClients
+from agent_auth.handlers import wellknown
+from tests.conftest import ISSUER, Deployment, make_deployment
+from tests.support import ClientKey, load_event
+
+
+def get(name: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+    result = wellknown.lambda_handler(load_event(name), None)
+    return result["statusCode"], result["headers"], json.loads(result["body"])
+
+
+@pytest.mark.parametrize(
+    "event", ["discovery_oauth_authorization_server.json", "discovery_openid_configuration.json"]
+)
+def test_metadata_lists_only_what_is_supported(deployment: Deployment, event: str) -> None:
+    status, headers, body = get(event)
+    assert status == 200 and "max-age" in headers["Cache-Control"]
+    assert body == {
+        "issuer": ISSUER,
+        "token_endpoint": f"{ISSUER}/token",
+        "jwks_uri": f"{ISSUER}/jwks.json",
+        "grant_types_supported": ["client_credentials"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": [
+            "private_key_jwt",
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "EdDSA", "PS256", "RS256"],
+    }
+
+
+def test_jwks_publishes_the_kms_public_key_fetched_once(deployment: Deployment) -> None:
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+    calls: list[str] = []
+
+    def counting(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        calls.append(operation)
+        return original(self, operation, params)
+
+    with mock.patch.object(BaseClient, "_make_api_call", counting):
+        bodies = [get("jwks.json")[2] for _ in range(3)]
+    assert calls == ["GetPublicKey"], "the public key is fetched once per execution environment"
+    [key] = bodies[0]["keys"]
+    assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["use"] == "sig" and key["kid"]
+    assert "d" not in key
+
+
+def test_es256_deployment_publishes_an_ec_key_and_signs_raw_r_s(
+    aws: AwsClients, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, client_keys: dict[str, ClientKey]
+) -> None:
+    from joserfc import jwt as jose_jwt
+    from joserfc.jwk import KeySet
+
+    from agent_auth.handlers import token
+    from tests.support import form, post_event
+
+    deployment = make_deployment(aws, monkeypatch, tmp_path, client_keys, alg="ES256")
+    _, _, jwks = get("jwks.json")
+    assert jwks["keys"][0]["kty"] == "EC" and jwks["keys"][0]["alg"] == "ES256"
+    event = post_event(
+        form(
+            grant_type="client_credentials",
+            client_id="billing-agent",
+            client_secret=deployment.secrets["billing-agent"],
+            scope="billing.invoices.read",
+        )
+    )
+    body = json.loads(token.lambda_handler(event, None)["body"])
+    decoded = jose_jwt.decode(body["access_token"], KeySet.import_key_set(jwks), algorithms=["ES256"])
+    assert decoded.claims["scope"] == "billing.invoices.read"

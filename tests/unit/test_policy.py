@@ -1,0 +1,187 @@
+"""The policy file: shape, references, conflicts, client keys; every error names file, line and fix."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from agent_auth.policy.compiler import compile_policy, load_policy, parse_policy
+from agent_auth.policy.plan import plan_changes
+from agent_auth.policy.source import PolicyInvalid
+from tests.support import ROOT, rsa_key
+
+BASE = """\
+version: 1
+audiences:
+  crm:
+    uri: https://crm.example.com
+    scopes: {crm.read: Read, crm.write: Write}
+roles:
+  reader: [crm.read]
+  editor: [crm.read, crm.write]
+approvers:
+  leads: [lead@example.com]
+agents:
+  bot:
+    owner: owner@example.com
+    auth: client_secret_basic
+    roles: [reader]
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(PolicyInvalid) as caught:
+        parse_policy("policy.yaml", textwrap.dedent(text))
+    return [str(p) for p in caught.value.problems]
+
+
+def test_the_example_policy_is_valid() -> None:
+    compiled = load_policy(str(ROOT / "examples" / "policy.yaml"))
+    assert "support-bot" in compiled.agents
+
+
+def test_compiled_agent_item_holds_everything_the_token_path_reads() -> None:
+    item = compile_policy(parse_policy("p.yaml", BASE)).agents["bot"]
+    assert item["client_id"] == "bot" and item["auth_method"] == "client_secret_basic"
+    assert item["scopes"] == {"crm.read": "crm"}
+    assert item["audiences"] == {"crm": "https://crm.example.com"}
+    assert item["never"] == [] and "secret_hash" not in item
+
+
+def test_unknown_key_names_line_and_allowed_keys() -> None:
+    [message] = problems(BASE + "    colour: blue\n")
+    assert message.startswith("policy.yaml:16: agents.bot.colour: unknown key 'colour'")
+    assert "allowed here:" in message and "roles" in message
+
+
+def test_dangling_role_names_line_and_choices() -> None:
+    [message] = problems(BASE.replace("roles: [reader]", "roles: [admin]"))
+    assert message.startswith("policy.yaml:15: agents.bot.roles[0]: unknown role 'admin'")
+    assert "editor, reader" in message
+
+
+def test_unknown_scope_in_role() -> None:
+    [message] = problems(BASE.replace("reader: [crm.read]", "reader: [crm.delete]"))
+    assert "policy.yaml:7:" in message and "unknown scope 'crm.delete'" in message
+
+
+def test_unknown_approver_group() -> None:
+    text = BASE + "    jit:\n      - role: editor\n        approvers: nobody\n"
+    [message] = problems(text)
+    assert (
+        "policy.yaml:18:" in message and "unknown approver group 'nobody'" in message and "leads" in message
+    )
+
+
+def test_never_conflicting_with_a_role_is_an_error() -> None:
+    [message] = problems(BASE + "    never: [crm.read]\n")
+    assert "which `never` forbids" in message and "Fix:" in message
+
+
+def test_jit_rule_needs_exactly_one_of_role_or_scopes_and_a_decider() -> None:
+    found = problems(
+        BASE + "    jit:\n      - role: editor\n        scopes: [crm.write]\n        auto: true\n"
+    )
+    assert any("exactly one of `role` or `scopes`" in m for m in found)
+
+
+def test_duration_syntax() -> None:
+    found = problems(
+        BASE + "    jit:\n      - role: editor\n        auto: true\n        max_duration: soon\n"
+    )
+    assert any("30m, 1h or 1d" in m for m in found)
+
+
+def test_duplicate_keys_are_refused() -> None:
+    found = problems(BASE + "  bot:\n    owner: x@example.com\n    auth: none\n")
+    assert any("key 'bot' appears twice" in m and "policy.yaml:16:" in m for m in found)
+
+
+def test_yaml_syntax_error_names_the_line() -> None:
+    [message] = problems("version: 1\nagents: [\n")
+    assert message.startswith("policy.yaml:3:") and "YAML syntax" in message
+
+
+def test_all_problems_of_a_kind_are_reported_at_once() -> None:
+    # Shape problems are reported together; reference problems once the shape is right.
+    assert len(problems(BASE.replace("version: 1", "version: 2") + "    colour: blue\n")) == 2
+    text = BASE.replace("roles: [reader]", "roles: [admin]").replace("reader: [crm.read]", "reader: [nope]")
+    assert len(problems(text)) == 2
+
+
+def test_wrong_version() -> None:
+    [message] = problems(BASE.replace("version: 1", "version: 2"))
+    assert message.startswith("policy.yaml:1: version:")
+
+
+def test_invalid_names_explain_the_format() -> None:
+    [message] = problems(BASE.replace("  bot:", "  Bot_Agent!:"))
+    assert "not a valid name" in message and "a-z, 0-9" in message
+
+
+def test_private_key_jwt_needs_keys() -> None:
+    [message] = problems(BASE.replace("client_secret_basic", "private_key_jwt"))
+    assert "exactly one of `jwks` or `jwks_uri`" in message
+
+
+@pytest.mark.parametrize(
+    ("jwk", "expected"),
+    [
+        ({"kty": "oct", "k": "c2VjcmV0", "kid": "k"}, "unsupported key type"),
+        ({**rsa_key().jwk, "d": "AAAA"}, "private or symmetric key"),
+        ({"kty": "RSA", "kid": "k", "n": "AQAB", "e": "AQAB"}, "at least 2048 bits"),
+        ({**rsa_key().jwk, "alg": "ES256"}, "does not fit"),
+        ({**rsa_key().jwk, "alg": "HS256"}, "does not fit"),
+    ],
+)
+def test_client_keys_must_be_public_supported_and_pinned(jwk: dict[str, str], expected: str) -> None:
+    text = BASE.replace("client_secret_basic", "private_key_jwt") + "    jwks:\n      keys:\n        - KEY\n"
+    text = text.replace("KEY", __import__("json").dumps(jwk))
+    assert any(expected in m for m in problems(text))
+
+
+def test_keys_only_with_private_key_jwt() -> None:
+    [message] = problems(BASE + "    jwks_uri: https://keys.example.com/jwks.json\n")
+    assert "only used with private_key_jwt" in message
+
+
+def test_public_client_cannot_hold_roles() -> None:
+    [message] = problems(BASE.replace("client_secret_basic", "none"))
+    assert "public client" in message
+
+
+def test_a_scope_belongs_to_one_audience() -> None:
+    text = BASE.replace(
+        "roles:\n", "  other:\n    uri: https://other.example.com\n    scopes: {crm.read: Dup}\nroles:\n"
+    )
+    assert any("already a scope of audience 'crm'" in m for m in problems(text))
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(PolicyInvalid) as caught:
+        load_policy(str(tmp_path / "missing.yaml"))
+    assert "cannot read the file" in str(caught.value)
+
+
+def test_plan_lists_added_changed_removed() -> None:
+    old = compile_policy(parse_policy("p.yaml", BASE)).document
+    new_text = (
+        BASE.replace("roles: [reader]", "roles: [editor]").replace(
+            "  editor: [crm.read, crm.write]\n", "  editor: [crm.read, crm.write]\n  auditor: [crm.read]\n"
+        )
+        + "  helper:\n    owner: o@example.com\n    auth: client_secret_post\n"
+    )
+    new = compile_policy(parse_policy("p.yaml", new_text)).document
+    plan = plan_changes(old, new, stored_agents=["bot", "orphan"])
+    assert plan.agents_added == ["helper"]
+    assert plan.agents_changed == {"bot": ["roles"]}
+    assert plan.agents_removed == ["orphan"]
+    assert plan.roles_added == ["auditor"]
+    assert plan.lines()[-1] == "2 to add, 1 to change, 1 to remove."
+
+
+def test_plan_of_identical_policies_is_empty() -> None:
+    document = compile_policy(parse_policy("p.yaml", BASE)).document
+    assert plan_changes(document, document, ["bot"]).is_empty
