@@ -11,8 +11,9 @@ from agent_auth.config import Settings
 from agent_auth.oauth.client_assertion import AssertionVerifier
 from agent_auth.oauth.client_auth import ClientAuthenticator
 from agent_auth.oauth.client_credentials import ClientCredentialsGrant
+from agent_auth.oauth.client_endpoint import ClientEndpoint
 from agent_auth.oauth.grants import GrantRegistry
-from agent_auth.oauth.token_endpoint import TokenEndpoint
+from agent_auth.oauth.token_endpoint import TokenOperation
 from agent_auth.ports import Signer
 
 SUPPORTED_GRANT_TYPES = (ClientCredentialsGrant.grant_type,)
@@ -27,7 +28,7 @@ def grant_registry(settings: Settings, signer: Signer) -> GrantRegistry:
 
 def token_endpoint(
     settings: Settings, clients: AwsClients, clock: Clock | None = None, signer: Signer | None = None
-) -> TokenEndpoint:
+) -> ClientEndpoint:
     clock = clock or SystemClock()
     signer = signer or KmsSigner(clients.kms, settings.signing_key_arn, settings.signing_alg)
     assertions = AssertionVerifier(
@@ -37,9 +38,9 @@ def token_endpoint(
         keys=HttpKeyFetcher(),
         clock=clock,
     )
-    return TokenEndpoint(
+    return ClientEndpoint(
+        operation=TokenOperation(grant_registry(settings, signer)),
         authenticator=ClientAuthenticator(AgentTable(clients.dynamodb, settings.agents_table), assertions),
-        grants=grant_registry(settings, signer),
         audit=AuditTable(clients.dynamodb, settings.audit_table, settings.audit_retention_days),
         clock=clock,
     )

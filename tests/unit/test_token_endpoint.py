@@ -14,8 +14,9 @@ from agent_auth.oauth import client_secrets
 from agent_auth.oauth.client_assertion import AssertionVerifier
 from agent_auth.oauth.client_auth import ClientAuthenticator
 from agent_auth.oauth.client_credentials import ClientCredentialsGrant
+from agent_auth.oauth.client_endpoint import ClientEndpoint
 from agent_auth.oauth.grants import GrantRegistry
-from agent_auth.oauth.token_endpoint import TokenEndpoint
+from agent_auth.oauth.token_endpoint import TokenOperation
 from agent_auth.web.request import Request
 from tests.unit.fakes import FakeAudit, FakeClients, FakeReplay, LocalSigner, NoKeys
 
@@ -33,13 +34,13 @@ AGENT = {
 
 def build(
     audit: FakeAudit | None = None, signer: Any = None, clients: FakeClients | None = None
-) -> TokenEndpoint:
+) -> ClientEndpoint:
     clock = FixedClock(1_800_000_000)
     verifier = AssertionVerifier(audiences=(ISSUER,), replay=FakeReplay(), keys=NoKeys(), clock=clock)
-    return TokenEndpoint(
+    return ClientEndpoint(
         authenticator=ClientAuthenticator(clients or FakeClients(AGENT), verifier),
-        grants=GrantRegistry(
-            ClientCredentialsGrant(issuer=ISSUER, signer=signer or LocalSigner(), lifetime=300)
+        operation=TokenOperation(
+            GrantRegistry(ClientCredentialsGrant(issuer=ISSUER, signer=signer or LocalSigner(), lifetime=300))
         ),
         audit=audit or FakeAudit(),
         clock=clock,
@@ -62,7 +63,7 @@ GOOD = f"grant_type=client_credentials&client_id=bot&client_secret={SECRET}"
 
 def test_issues_and_audits_once() -> None:
     audit = FakeAudit()
-    response = build(audit).handle(request(GOOD))
+    response = build(audit).handle(request(GOOD)).response
     assert response["scope"] == "crm.read" and response["expires_in"] == 300
     [record] = audit.records
     assert record.decision == "allow" and record.client_id == "bot" and record.source_ip == "198.51.100.1"
@@ -114,10 +115,10 @@ def test_basic_credentials_are_form_decoded() -> None:
         "secret_hash": client_secrets.hash_secret("a:b+c"),
     }
     header = "Basic " + base64.b64encode(b"bot:a%3Ab%2Bc").decode()
-    response = build(clients=FakeClients(agent)).handle(
+    outcome = build(clients=FakeClients(agent)).handle(
         request("grant_type=client_credentials", authorization=header)
     )
-    assert response["token_type"] == "Bearer"
+    assert outcome.response["token_type"] == "Bearer"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 from agent_auth.errors import DependencyFailure
 from agent_auth.operations import OperationFailed, Target, apply_policy, read_audit, rotate_secret
@@ -98,22 +98,22 @@ def _target(args: argparse.Namespace) -> Target:
     return dev_target() if args.dev else stack_target(args.stack, args.region)
 
 
-def _apply(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def _apply(args: argparse.Namespace) -> int:
     policy = load_policy(args.file)  # invalid: nothing is read from or written to the target
     target = _target(args)
     result = apply_policy(target, policy, dry_run=args.dry_run)
-    print(f"Plan for {target.name} ({args.file}):", file=out)
+    print(f"Plan for {target.name} ({args.file}):")
     for line in result.plan.lines():
-        print(line, file=out)
+        print(line)
     if result.plan.is_empty:
-        print("No changes.", file=out)
+        print("No changes.")
     elif args.dry_run:
-        print("Dry run: nothing was changed.", file=out)
+        print("Dry run: nothing was changed.")
     else:
-        print(f"Applied as {target.operator}.", file=out)
+        print(f"Applied as {target.operator}.")
     where = "--dev" if args.dev else f"--stack {args.stack}"
     for name in result.agents_without_secret:
-        print(f"{name} has no secret yet: run `agent-auth secret rotate {name} {where}`", file=out)
+        print(f"{name} has no secret yet: run `agent-auth secret rotate {name} {where}`")
     return 0
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from agent_auth import wiring
 from agent_auth.adapters.aws import AwsClients
 from agent_auth.config import Settings
-from agent_auth.oauth.token_endpoint import TokenEndpoint
+from agent_auth.oauth.client_endpoint import ClientEndpoint
 from agent_auth.web.request import Request, Response
 from agent_auth.web.resolver import NO_STORE, Resolver
 
@@ -17,7 +17,7 @@ app = Resolver()
 
 
 @cache
-def endpoint() -> TokenEndpoint:
+def endpoint() -> ClientEndpoint:
     """Built on first use, once per execution environment."""
     settings = Settings.from_env()
     return wiring.token_endpoint(settings, AwsClients(settings.region))
@@ -26,7 +26,8 @@ def endpoint() -> TokenEndpoint:
 @app.route("/token", ALL_METHODS)
 def token(request: Request) -> Response:
     # Every method reaches the endpoint, so a wrong one is refused with 405 *and* audited.
-    return Response.json(200, endpoint().handle(request), headers=NO_STORE)
+    outcome = endpoint().handle(request)
+    return Response.json(outcome.status, outcome.response, headers=NO_STORE)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:

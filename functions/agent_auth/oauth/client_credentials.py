@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from agent_auth.oauth.access_token import access_token_claims, new_token_id, sign_jwt
-from agent_auth.oauth.grants import IssuedToken, TokenContext
+from agent_auth.oauth.client_endpoint import Outcome
+from agent_auth.oauth.grants import TokenContext
 from agent_auth.oauth.scopes import decide, parse_scope
 from agent_auth.ports import Signer
 
@@ -18,7 +19,7 @@ class ClientCredentialsGrant:
         self._signer = signer
         self._lifetime = lifetime
 
-    def issue(self, context: TokenContext) -> IssuedToken:
+    def issue(self, context: TokenContext) -> Outcome:
         client = context.client
         decision = decide(
             client.item, parse_scope(context.form.get("scope")), context.form.get_all("resource")
@@ -35,7 +36,7 @@ class ClientCredentialsGrant:
             token_id=token_id,
         )
         token = sign_jwt(self._signer, claims)
-        return IssuedToken(
+        return Outcome(
             response={
                 "access_token": token,
                 "token_type": "Bearer",

@@ -7,10 +7,11 @@ and writes the audit record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from agent_auth.oauth.client_auth import AuthenticatedClient
+from agent_auth.oauth.client_endpoint import Outcome
 from agent_auth.web.forms import Form
 
 
@@ -21,20 +22,10 @@ class TokenContext:
     now: int
 
 
-@dataclass(frozen=True)
-class IssuedToken:
-    response: dict[str, object]
-    """The RFC 6749 §5.1 body."""
-    scope: str
-    audience: str
-    token_id: str
-    details: dict[str, object] = field(default_factory=dict)
-
-
 class Grant(Protocol):
     grant_type: ClassVar[str]
 
-    def issue(self, context: TokenContext) -> IssuedToken: ...
+    def issue(self, context: TokenContext) -> Outcome: ...
 
 
 class GrantRegistry:

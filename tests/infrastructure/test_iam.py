@@ -1,0 +1,131 @@
+"""Least privilege: each function's role allows exactly the calls its code makes, and only /token may sign."""
+
+from __future__ import annotations
+
+import json
+from fnmatch import fnmatchcase
+from typing import Any
+
+import pytest
+
+from agent_auth import routes, schema
+
+from .synthesis import Synthesized, synthesize
+
+PREVIOUS_KEY = "arn:aws:kms:eu-west-1:111122223333:key/11111111-2222-3333-4444-555555555555"
+
+
+@pytest.fixture(scope="module")
+def rotated(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    # Given the app deployed during a key rotation: one earlier key still verifies tokens in circulation
+    return synthesize(tmp_path_factory.mktemp("rotated"), {"previousSigningKeyArns": [PREVIOUS_KEY]})
+
+
+def grants(synth: Synthesized, role_id: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs the role's policies allow; resources rendered as JSON."""
+    pairs = set()
+    for statement in synth.statements(role_id):
+        assert set(statement) <= {"Effect", "Action", "Resource"}, statement  # no NotAction, no conditions
+        assert statement["Effect"] == "Allow", statement
+        for action in _as_list(statement["Action"]):
+            for resource in _as_list(statement["Resource"]):
+                pairs.add((action, json.dumps(resource, sort_keys=True)))
+    return pairs
+
+
+def arn_of(logical_id: str) -> str:
+    return json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}, sort_keys=True)
+
+
+def log_grants(synth: Synthesized, spec: routes.FunctionSpec) -> set[tuple[str, str]]:
+    log_group = synth.props(synth.function_id(spec))["LoggingConfig"]["LogGroup"]["Ref"]
+    return {("logs:CreateLogStream", arn_of(log_group)), ("logs:PutLogEvents", arn_of(log_group))}
+
+
+def key_id(synth: Synthesized) -> str:
+    (logical_id,) = synth.of_type("AWS::KMS::Key")
+    return logical_id
+
+
+def test_token_role_allows_exactly_what_the_token_endpoint_calls(synth: Synthesized) -> None:
+    # Given the token function's role
+    role = synth.role_id(synth.function_id(routes.TOKEN))
+
+    # Then it may read agents, record replay markers and audit records, sign, and write its own logs: no more
+    assert grants(synth, role) == log_grants(synth, routes.TOKEN) | {
+        ("dynamodb:GetItem", arn_of(synth.table_id(schema.AGENTS))),
+        ("dynamodb:PutItem", arn_of(synth.table_id(schema.REPLAY))),
+        ("dynamodb:PutItem", arn_of(synth.table_id(schema.AUDIT))),
+        ("kms:Sign", arn_of(key_id(synth))),
+    }
+
+
+def test_wellknown_role_may_only_read_the_public_key(synth: Synthesized) -> None:
+    # Given the discovery/JWKS function's role
+    role = synth.role_id(synth.function_id(routes.WELL_KNOWN))
+
+    # Then it may fetch the public key and write its own logs, nothing else: no DynamoDB at all
+    assert grants(synth, role) == log_grants(synth, routes.WELL_KNOWN) | {
+        ("kms:GetPublicKey", arn_of(key_id(synth)))
+    }
+    assert not [action for action, _ in grants(synth, role) if action.lower().startswith("dynamodb:")]
+
+
+def test_only_the_token_function_may_sign(synth: Synthesized) -> None:
+    # Given every IAM policy in the template, whoever it is attached to
+    token_role = synth.role_id(synth.function_id(routes.TOKEN))
+    for roles, document in synth.policy_documents():
+        for statement in _as_list(document["Statement"]):
+            actions = _as_list(statement.get("Action", []))
+            # Then any statement that would allow kms:Sign (also through a wildcard) is the token role's
+            if statement["Effect"] == "Allow" and any(fnmatchcase("kms:sign", a.lower()) for a in actions):
+                assert roles == {token_role}, (roles, statement)
+            assert "NotAction" not in statement, statement
+
+
+def test_key_policy_delegates_to_iam_only(synth: Synthesized) -> None:
+    # Given the signing key's resource policy
+    (key,) = synth.of_type("AWS::KMS::Key").values()
+    for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+        # Then it names no role or service directly: the account's IAM policies (above) decide who signs
+        principal = statement["Principal"]
+        assert set(principal) == {"AWS"}, statement
+        assert json.dumps(principal["AWS"]).endswith(':root"]]}'), statement
+
+
+def test_no_dynamodb_or_kms_action_on_a_wildcard(synth: Synthesized) -> None:
+    # Given every statement of every IAM policy
+    for statement in synth.statements():
+        actions = [a.lower() for a in _as_list(statement["Action"])]
+        if not any(a.startswith(("dynamodb:", "kms:")) for a in actions):
+            continue
+        # Then neither the actions nor the resources are wildcards
+        assert not [a for a in actions if "*" in a], statement
+        for resource in _as_list(statement["Resource"]):
+            assert "*" not in json.dumps(resource), statement
+
+
+def test_function_roles_trust_only_lambda_and_use_no_managed_policies(synth: Synthesized) -> None:
+    for spec in routes.FUNCTIONS:
+        role = synth.props(synth.role_id(synth.function_id(spec)))
+        assert role["AssumeRolePolicyDocument"]["Statement"] == [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ]
+        assert "ManagedPolicyArns" not in role
+
+
+def test_previous_keys_are_readable_by_wellknown_only(rotated: Synthesized) -> None:
+    # Then the JWKS function may read the earlier key's public half, to keep publishing it
+    wellknown = grants(rotated, rotated.role_id(rotated.function_id(routes.WELL_KNOWN)))
+    assert ("kms:GetPublicKey", json.dumps(PREVIOUS_KEY)) in wellknown
+    # And the token function may not sign with it, nor touch it at all
+    token = grants(rotated, rotated.role_id(rotated.function_id(routes.TOKEN)))
+    assert not [pair for pair in token if PREVIOUS_KEY in pair[1]]
+    # And both functions are told which keys to publish
+    for spec in routes.FUNCTIONS:
+        assert rotated.environment(rotated.function_id(spec))["PREVIOUS_SIGNING_KEY_ARNS"] == PREVIOUS_KEY
+    assert rotated.error is None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
