@@ -31,6 +31,7 @@ class AuditRecord:
     reason: str | None = None
     client_id: str | None = None
     operator: str | None = None
+    approver: str | None = None
     grant_type: str | None = None
     auth_method: str | None = None
     scope_requested: str | None = None

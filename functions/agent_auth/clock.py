@@ -28,3 +28,26 @@ class FixedClock:
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
+
+
+_default: Clock = SystemClock()
+
+
+def default_clock() -> Clock:
+    """The clock handlers use: the system clock, except under `agent-auth dev`, which can move it."""
+    return _default
+
+
+def set_default_clock(clock: Clock) -> None:
+    global _default  # noqa: PLW0603 (one process-wide clock, set once by the development server)
+    _default = clock
+
+
+class OffsetClock:
+    """The system clock plus an offset the development server can advance, to test expiry end to end."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset

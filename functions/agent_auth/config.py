@@ -27,11 +27,23 @@ class Settings:
     agents_table: str
     replay_table: str
     audit_table: str
+    requests_table: str
+    grants_table: str
     signing_key_arn: str
     signing_alg: str = "RS256"
     previous_signing_key_arns: tuple[str, ...] = ()
     token_lifetime: int = DEFAULT_TOKEN_LIFETIME
     audit_retention_days: int = 400
+    approval_key_arn: str = ""
+    """The KMS HMAC key for approval links: only the notifier and the approval function need it."""
+    mail_from: str = ""
+    """The sender of approval email (an SES-verified identity): only the notifier needs it."""
+
+    def require(self, name: str) -> str:
+        value = str(getattr(self, name))
+        if not value:
+            raise ConfigError(f"environment variable {name.upper()} is required by this function")
+        return value
 
     @property
     def token_endpoint(self) -> str:
@@ -66,11 +78,15 @@ class Settings:
             agents_table=required(schema.AGENTS.env_var),
             replay_table=required(schema.REPLAY.env_var),
             audit_table=required(schema.AUDIT.env_var),
+            requests_table=required(schema.REQUESTS.env_var),
+            grants_table=required(schema.GRANTS.env_var),
             signing_key_arn=required("SIGNING_KEY_ARN"),
             signing_alg=alg,
             previous_signing_key_arns=previous,
             token_lifetime=positive_int("TOKEN_LIFETIME_SECONDS", DEFAULT_TOKEN_LIFETIME),
             audit_retention_days=positive_int("AUDIT_RETENTION_DAYS", 400),
+            approval_key_arn=env.get("APPROVAL_KEY_ARN", "").strip(),
+            mail_from=env.get("MAIL_FROM", "").strip(),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -81,9 +97,13 @@ class Settings:
             schema.AGENTS.env_var: self.agents_table,
             schema.REPLAY.env_var: self.replay_table,
             schema.AUDIT.env_var: self.audit_table,
+            schema.REQUESTS.env_var: self.requests_table,
+            schema.GRANTS.env_var: self.grants_table,
             "SIGNING_KEY_ARN": self.signing_key_arn,
             "SIGNING_ALG": self.signing_alg,
             "PREVIOUS_SIGNING_KEY_ARNS": ",".join(self.previous_signing_key_arns),
             "TOKEN_LIFETIME_SECONDS": str(self.token_lifetime),
             "AUDIT_RETENTION_DAYS": str(self.audit_retention_days),
+            "APPROVAL_KEY_ARN": self.approval_key_arn,
+            "MAIL_FROM": self.mail_from,
         }

@@ -81,6 +81,27 @@ class AccessDenied(OAuthError):
     status = 403
 
 
+class AuthorizationPending(OAuthError):
+    """CIBA §11 / RFC 8628 §3.5: the request is still waiting for a human."""
+
+    error = "authorization_pending"
+    status = 400
+
+
+class SlowDown(OAuthError):
+    """CIBA §11: polling faster than the interval the client was given."""
+
+    error = "slow_down"
+    status = 400
+
+
+class ExpiredToken(OAuthError):
+    """CIBA §11: the request expired before anyone decided."""
+
+    error = "expired_token"
+    status = 400
+
+
 class TemporarilyUnavailable(OAuthError):
     """A dependency (DynamoDB, KMS) failed or timed out: refuse cleanly rather than guess."""
 

@@ -66,6 +66,10 @@ def apply_policy(
     applied = target.agents.apply(
         policy.agents,
         removed=plan.agents_removed,
+        groups=policy.groups,
+        removed_groups=sorted(
+            set((current or {}).get("document", {}).get("approvers", {})) - set(policy.groups)
+        ),
         policy={
             "document": policy.document,
             "digest": policy.digest,

@@ -24,6 +24,8 @@ class TableSpec:
     sort_key: str | None = None
     ttl_attribute: str | None = None
     indexes: tuple[Index, ...] = field(default=())
+    stream: bool = False
+    """A DynamoDB stream of new images (the approval notifier reads it)."""
 
     @property
     def env_var(self) -> str:
@@ -62,7 +64,21 @@ AUDIT = TableSpec(
     indexes=(Index(name="by-day", partition_key="day", sort_key="sk"),),
 )
 
-ALL_TABLES: tuple[TableSpec, ...] = (AGENTS, REPLAY, AUDIT)
+REQUESTS = TableSpec(
+    logical_name="requests",
+    partition_key="pk",  # the request id
+    ttl_attribute="purge_at",  # a week after the request's own expiry, which code checks
+    stream=True,
+)
+
+GRANTS = TableSpec(
+    logical_name="grants",
+    partition_key="pk",  # "client#<client_id>": a token reads all of a client's grants in one query
+    sort_key="sk",  # the grant id (= the request id it came from)
+    ttl_attribute="ends_at",  # the grant's end; code compares it on every read
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (AGENTS, REPLAY, AUDIT, REQUESTS, GRANTS)
 
 ISSUER_OUTPUT = "IssuerUrl"
 SIGNING_KEY_OUTPUT = "SigningKeyArn"

@@ -45,6 +45,13 @@ class Synthesized:
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v["Type"] == resource_type}
 
+    def key_id(self, usage: str = "SIGN_VERIFY") -> str:
+        """The KMS key with this KeyUsage: SIGN_VERIFY (tokens) or GENERATE_VERIFY_MAC (approval links)."""
+        (logical_id,) = [
+            k for k, v in self.of_type("AWS::KMS::Key").items() if v["Properties"]["KeyUsage"] == usage
+        ]
+        return logical_id
+
     def props(self, logical_id: str) -> dict[str, Any]:
         properties: dict[str, Any] = self.resources[logical_id].get("Properties", {})
         return properties

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from .synthesis import Synthesized, synthesize
 
 
 def test_all_functions_share_one_bundle(synth: Synthesized) -> None:
-    keys = {synth.props(synth.function_id(spec))["Code"]["S3Key"] for spec in routes.FUNCTIONS}
+    keys = {synth.props(synth.function_id(spec))["Code"]["S3Key"] for spec in routes.ALL_FUNCTIONS}
     assert len(keys) == 1
 
 
@@ -54,15 +56,26 @@ def test_source_hash_follows_the_package_and_requirements(sources: Path) -> None
     assert bundling.source_hash() == after_requirements
 
 
-@pytest.mark.slow
-def test_bundle_holds_the_package_and_linux_wheels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@dataclass(frozen=True)
+class Bundle:
+    outdir: Path
+    asset: Path
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     # Given a real synth that bundles (pip downloads manylinux wheels from PyPI)
-    result = synthesize(tmp_path, bundle=True)
+    outdir = tmp_path_factory.mktemp("bundled")
+    result = synthesize(outdir, bundle=True)
     assert result.error is None
     code = result.props(result.function_id(routes.TOKEN))["Code"]["S3Key"]
-    asset = tmp_path / f"asset.{code.removesuffix('.zip')}"
+    return Bundle(outdir, outdir / f"asset.{code.removesuffix('.zip')}")
 
+
+@pytest.mark.slow
+def test_bundle_holds_the_package_and_linux_wheels(bundle: Bundle) -> None:
     # Then the bundle holds our handlers and the dependencies, built for Linux x86_64
+    asset = bundle.asset
     assert (asset / "agent_auth" / "handlers" / "token.py").is_file()
     assert not list(asset.rglob("__pycache__"))
     for package in ("jwt", "cryptography", "aws_lambda_powertools"):
@@ -70,11 +83,38 @@ def test_bundle_holds_the_package_and_linux_wheels(tmp_path: Path, monkeypatch: 
     shared_objects = list((asset / "cryptography").rglob("*.so"))
     assert shared_objects
     for shared_object in shared_objects:
-        assert "ELF 64-bit" in _file_type(shared_object) and "x86-64" in _file_type(shared_object)
+        assert _elf_machine(shared_object) == "ELF 64-bit x86-64", shared_object
     wheel_tags = (next(asset.glob("cryptography-*.dist-info")) / "WHEEL").read_text()
     assert "manylinux" in wheel_tags and "x86_64" in wheel_tags
 
-    # When the app is synthesized again into the same directory
+
+@pytest.mark.slow
+def test_handlers_import_from_the_bundle_alone(bundle: Bundle, tmp_path: Path) -> None:
+    # Given a CPython 3.12 (the Lambda runtime's version: the bundle's binary wheels need it)
+    python = _python_3_12()
+    if python is None:
+        pytest.skip("no CPython 3.12 interpreter on this machine")
+    # And only what the Lambda runtime provides besides the bundle (boto3 and its dependencies)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    for name in LAMBDA_RUNTIME_PROVIDES:
+        module = __import__(name)
+        source = Path(module.__file__ or "")
+        source = source.parent if source.name == "__init__.py" else source
+        (runtime / source.name).symlink_to(source)
+
+    # When each handler module is imported in an isolated interpreter
+    handlers = ", ".join(f"agent_auth.handlers.{spec.name}" for spec in routes.ALL_FUNCTIONS)
+    script = f"import sys; sys.path[:0] = [{str(bundle.asset)!r}, {str(runtime)!r}]; import {handlers}"
+    result = subprocess.run([python, "-I", "-S", "-c", script], check=False, capture_output=True, text=True)
+
+    # Then they load: nothing they import is missing from the bundle
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_bundle_is_reused_by_the_next_synth(bundle: Bundle, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a bundler that only counts its calls
     calls: list[str] = []
 
     def counting_bundler(self: object, output_dir: str, *options: object) -> bool:
@@ -83,17 +123,40 @@ def test_bundle_holds_the_package_and_linux_wheels(tmp_path: Path, monkeypatch: 
         return True
 
     monkeypatch.setattr(bundling.PipBundling, "try_bundle", counting_bundler)
-    again = synthesize(tmp_path, bundle=True)
+
+    # When the app is synthesized again into the same directory
+    again = synthesize(bundle.outdir, bundle=True)
 
     # Then the bundle is reused, not rebuilt
     assert again.error is None
     assert calls == []
     # (while a fresh directory does call the bundler, so the check above is not vacuous)
-    synthesize(tmp_path / "fresh", bundle=True)
+    synthesize(bundle.outdir / "fresh", bundle=True)
     assert len(calls) == 1
 
 
-def _file_type(path: Path) -> str:
+# What the python3.12 Lambda runtime has besides the standard library.
+LAMBDA_RUNTIME_PROVIDES = ("boto3", "botocore", "jmespath", "s3transfer", "dateutil", "urllib3", "six")
+
+
+def _python_3_12() -> str | None:
+    candidates = [
+        shutil.which("python3.12"),
+        *map(str, Path.home().glob(".pyenv/versions/3.12*/bin/python3.12")),
+    ]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        if probe.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+def _elf_machine(path: Path) -> str:
     header = path.read_bytes()[:20]
     if header[:4] != b"\x7fELF":
         return "not ELF"

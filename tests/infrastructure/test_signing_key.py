@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aws_cdk.assertions import Template
 
 from agent_auth import routes, schema
 from agent_auth.adapters.kms import KEY_SPEC
@@ -23,29 +22,25 @@ def es256(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 def test_default_key_is_rsa_2048_for_signing(synth: Synthesized) -> None:
     # Given the default app / Then there is exactly one key: RSA_2048, sign and verify only
-    template = Template.from_json(synth.template)
-    template.resource_count_is("AWS::KMS::Key", 1)
-    template.has_resource_properties("AWS::KMS::Key", {"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"})
+    assert synth.props(synth.key_id())["KeySpec"] == "RSA_2048"
+    # And the only other key is the HMAC key of approval links
+    assert synth.props(synth.key_id("GENERATE_VERIFY_MAC"))["KeySpec"] == "HMAC_256"
+    assert len(synth.of_type("AWS::KMS::Key")) == 2
     assert KEY_SPEC["RS256"] == "RSA_2048"
     assert synth.template["Outputs"][schema.SIGNING_ALG_OUTPUT]["Value"] == "RS256"
 
 
 def test_signing_key_is_retained(synth: Synthesized) -> None:
     # Given the signing key / Then deleting the stack keeps it: tokens it signed stay verifiable
-    (key,) = synth.of_type("AWS::KMS::Key").values()
-    assert key["DeletionPolicy"] == "Retain"
+    assert synth.resources[synth.key_id()]["DeletionPolicy"] == "Retain"
 
 
 def test_es256_context_makes_an_ec_p256_key(es256: Synthesized) -> None:
     # Then the key is ECC_NIST_P256, and the functions and the output say ES256
-    template = Template.from_json(es256.template)
-    template.resource_count_is("AWS::KMS::Key", 1)
-    template.has_resource_properties(
-        "AWS::KMS::Key", {"KeySpec": KEY_SPEC["ES256"], "KeyUsage": "SIGN_VERIFY"}
-    )
+    assert es256.props(es256.key_id())["KeySpec"] == KEY_SPEC["ES256"]
     assert KEY_SPEC["ES256"] == "ECC_NIST_P256"
     assert es256.template["Outputs"][schema.SIGNING_ALG_OUTPUT]["Value"] == "ES256"
-    for spec in routes.FUNCTIONS:
+    for spec in routes.ALL_FUNCTIONS:
         assert es256.environment(es256.function_id(spec))["SIGNING_ALG"] == "ES256"
     assert es256.error is None
 

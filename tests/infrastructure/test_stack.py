@@ -31,8 +31,9 @@ def test_table_outputs_name_their_tables(synth: Synthesized) -> None:
 
 
 def test_signing_key_output_is_the_key_arn(synth: Synthesized) -> None:
-    (key_id,) = synth.of_type("AWS::KMS::Key")
-    assert synth.template["Outputs"][schema.SIGNING_KEY_OUTPUT]["Value"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert synth.template["Outputs"][schema.SIGNING_KEY_OUTPUT]["Value"] == {
+        "Fn::GetAtt": [synth.key_id(), "Arn"]
+    }
 
 
 def test_cdk_json_defaults_are_the_code_defaults() -> None:

@@ -62,6 +62,13 @@ def test_table_ttl_and_recovery(synth: Synthesized, spec: schema.TableSpec) -> N
     assert props["SSESpecification"]["SSEEnabled"] is True
 
 
+@pytest.mark.parametrize("spec", schema.ALL_TABLES, ids=lambda s: s.logical_name)
+def test_streams_only_where_the_schema_asks(synth: Synthesized, spec: schema.TableSpec) -> None:
+    # Given the table / Then it streams new images exactly when its spec says so (the notifier reads them)
+    stream = synth.props(synth.table_id(spec)).get("StreamSpecification")
+    assert stream == ({"StreamViewType": "NEW_IMAGE"} if getattr(spec, "stream", False) else None)
+
+
 @pytest.mark.parametrize("spec", RETAINED, ids=lambda s: s.logical_name)
 def test_policy_and_audit_tables_outlive_the_stack(synth: Synthesized, spec: schema.TableSpec) -> None:
     # Given the agents or the audit table

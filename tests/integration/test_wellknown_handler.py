@@ -29,8 +29,9 @@ def test_metadata_lists_only_what_is_supported(deployment: Deployment, event: st
     assert body == {
         "issuer": ISSUER,
         "token_endpoint": f"{ISSUER}/token",
+        "access_request_endpoint": f"{ISSUER}/access-requests",
         "jwks_uri": f"{ISSUER}/jwks.json",
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "urn:agent-auth:grant-type:access-request"],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": [
             "private_key_jwt",

@@ -18,6 +18,8 @@ ENV = {
     "AGENTS_TABLE": "a",
     "REPLAY_TABLE": "r",
     "AUDIT_TABLE": "au",
+    "REQUESTS_TABLE": "rq",
+    "GRANTS_TABLE": "g",
     "SIGNING_KEY_ARN": "arn:aws:kms:eu-west-1:1:key/k",
 }
 

@@ -42,6 +42,15 @@ class AwsClients:
         return self._client("kms")
 
     @cached_property
+    def sesv2(self) -> Any:
+        return self._client("sesv2")
+
+    @cached_property
+    def ses(self) -> Any:
+        """SES v1: only to verify the development sender identity."""
+        return self._client("ses")
+
+    @cached_property
     def cloudformation(self) -> Any:
         return self._client("cloudformation")
 

@@ -18,6 +18,7 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 AGENT_PREFIX = "agent#"
+GROUP_PREFIX = "group#"
 POLICY_KEY = "policy#current"
 
 
@@ -52,13 +53,13 @@ def aws_call() -> Iterator[None]:
         raise DependencyFailure(type(exc).__name__) from exc
 
 
-def _numbers_to_int(value: Any) -> Any:
+def numbers_to_int(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
-        return {k: _numbers_to_int(v) for k, v in value.items()}
+        return {k: numbers_to_int(v) for k, v in value.items()}
     if isinstance(value, list | set):
-        return [_numbers_to_int(v) for v in value]
+        return [numbers_to_int(v) for v in value]
     return value
 
 
@@ -76,7 +77,16 @@ class AgentTable:
                 TableName=self._table, Key={"pk": {"S": AGENT_PREFIX + client_id}}, ConsistentRead=True
             )
         item = result.get("Item")
-        return _numbers_to_int(from_item(item)) if item else None
+        return numbers_to_int(from_item(item)) if item else None
+
+    def group_members(self, group: str) -> list[str]:
+        """The approver group as applied now (not as it was when an email was sent)."""
+        with aws_call():
+            result = self._client.get_item(
+                TableName=self._table, Key={"pk": {"S": GROUP_PREFIX + group}}, ConsistentRead=True
+            )
+        item = result.get("Item")
+        return list(from_item(item).get("members", [])) if item else []
 
     def get_policy(self) -> dict[str, Any] | None:
         with aws_call():
@@ -84,7 +94,7 @@ class AgentTable:
                 TableName=self._table, Key={"pk": {"S": POLICY_KEY}}, ConsistentRead=True
             )
         item = result.get("Item")
-        return _numbers_to_int(from_item(item)) if item else None
+        return numbers_to_int(from_item(item)) if item else None
 
     def list_client_ids(self) -> list[str]:
         ids: list[str] = []
@@ -102,7 +112,10 @@ class AgentTable:
     def apply(
         self,
         agents: dict[str, dict[str, Any]],
+        *,
         removed: list[str],
+        groups: dict[str, list[str]],
+        removed_groups: list[str],
         policy: dict[str, Any],
         previous_digest: str | None,
         audit: dict[str, Any],
@@ -141,6 +154,11 @@ class AgentTable:
             writes.append(
                 {"Delete": {"TableName": self._table, "Key": {"pk": {"S": AGENT_PREFIX + client_id}}}}
             )
+        for group, members in groups.items():
+            item = to_item({"pk": GROUP_PREFIX + group, "members": members})
+            writes.append({"Put": {"TableName": self._table, "Item": item}})
+        for group in removed_groups:
+            writes.append({"Delete": {"TableName": self._table, "Key": {"pk": {"S": GROUP_PREFIX + group}}}})
         policy_write: dict[str, Any] = {
             "Put": {"TableName": self._table, "Item": to_item({"pk": POLICY_KEY, **policy})}
         }
@@ -160,7 +178,7 @@ class AgentTable:
                     self._client.transact_write_items(TransactItems=chunk)
         except DependencyFailure as failure:
             cause = failure.__cause__
-            if isinstance(cause, ClientError) and _cancelled_by_condition(cause):
+            if isinstance(cause, ClientError) and cancelled_by_condition(cause):
                 return False
             raise
         return True
@@ -189,13 +207,13 @@ class AgentTable:
                 self._client.transact_write_items(TransactItems=[update, audit])
         except DependencyFailure as failure:
             cause = failure.__cause__
-            if isinstance(cause, ClientError) and _cancelled_by_condition(cause):
+            if isinstance(cause, ClientError) and cancelled_by_condition(cause):
                 return False
             raise
         return True
 
 
-def _cancelled_by_condition(error: ClientError) -> bool:
+def cancelled_by_condition(error: ClientError) -> bool:
     reasons = error.response.get("CancellationReasons") or []
     return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
 
@@ -284,7 +302,7 @@ class AuditTable:
         found: list[dict[str, Any]] = []
         with aws_call():
             for page in self._client.get_paginator("query").paginate(**params):
-                found += [_numbers_to_int(from_item(i)) for i in page["Items"]]
+                found += [numbers_to_int(from_item(i)) for i in page["Items"]]
                 if len(found) >= limit:
                     break
         return found[:limit]

@@ -6,13 +6,16 @@ import base64
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
+
+from agent_auth.routes import path_pattern
 
 
 def rest_proxy_event(
     *,
     method: str,
     path: str,
+    resource: str | None = None,
     query: str = "",
     headers: list[tuple[str, str]] | None = None,
     body: bytes = b"",
@@ -28,18 +31,20 @@ def rest_proxy_event(
         text, encoded = body.decode("utf-8"), False
     except UnicodeDecodeError:
         text, encoded = base64.b64encode(body).decode("ascii"), True
+    resource = resource or path
+    match = path_pattern(resource).match(path) if "{" in resource else None
     return {
-        "resource": path,
+        "resource": resource,
         "path": path,
         "httpMethod": method,
         "headers": {k: v[-1] for k, v in multi_headers.items()} or None,
         "multiValueHeaders": multi_headers or None,
         "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} if multi_query else None,
         "multiValueQueryStringParameters": multi_query,
-        "pathParameters": None,
+        "pathParameters": {k: unquote(v) for k, v in match.groupdict().items()} if match else None,
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": path,
+            "resourcePath": resource,
             "httpMethod": method,
             "path": f"/{stage}{path}",
             "stage": stage,

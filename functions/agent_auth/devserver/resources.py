@@ -29,6 +29,8 @@ def create_table(client: Any, spec: schema.TableSpec, name: str) -> None:
             }
             for index in spec.indexes
         ]
+    if spec.stream:
+        params["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
     client.create_table(**params)
     if spec.ttl_attribute:
         client.update_time_to_live(
@@ -44,18 +46,41 @@ def create_signing_key(client: Any, alg: str) -> str:
     return str(key["KeyMetadata"]["Arn"])
 
 
+def create_approval_key(client: Any) -> str:
+    key = client.create_key(
+        KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Description="agent-auth approval links"
+    )
+    return str(key["KeyMetadata"]["Arn"])
+
+
+DEV_SENDER = "agent-auth@example.com"
+
+
 def create_resources(
-    dynamodb: Any, kms: Any, *, issuer: str, region: str, alg: str = "RS256", prefix: str = "agent-auth-dev"
+    dynamodb: Any,
+    kms: Any,
+    *,
+    issuer: str,
+    region: str,
+    alg: str = "RS256",
+    prefix: str = "agent-auth-dev",
+    ses: Any = None,
 ) -> Settings:
     names = {spec.logical_name: f"{prefix}-{spec.logical_name}" for spec in schema.ALL_TABLES}
     for spec in schema.ALL_TABLES:
         create_table(dynamodb, spec, names[spec.logical_name])
+    if ses is not None:
+        ses.verify_email_identity(EmailAddress=DEV_SENDER)  # SES sends only from verified identities
     return Settings(
         issuer=issuer,
         region=region,
         agents_table=names[schema.AGENTS.logical_name],
         replay_table=names[schema.REPLAY.logical_name],
         audit_table=names[schema.AUDIT.logical_name],
+        requests_table=names[schema.REQUESTS.logical_name],
+        grants_table=names[schema.GRANTS.logical_name],
         signing_key_arn=create_signing_key(kms, alg),
         signing_alg=alg,
+        approval_key_arn=create_approval_key(kms),
+        mail_from=DEV_SENDER,
     )

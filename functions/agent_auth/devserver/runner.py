@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from agent_auth.adapters.aws import AwsClients
+from agent_auth.clock import OffsetClock, set_default_clock
 from agent_auth.config import Settings
+from agent_auth.devserver.local_aws import StreamPump, dev_routes
 from agent_auth.devserver.resources import create_resources
 from agent_auth.devserver.server import DevServer
 from agent_auth.operations import SECRET_METHODS, Target, apply_policy, rotate_secret
@@ -42,6 +44,8 @@ class DevEnvironment:
     _moto_server: Any = None
     _mock: Any = None
     _thread: threading.Thread | None = None
+    _stream: StreamPump | None = None
+    clock: OffsetClock = field(default_factory=OffsetClock)
 
     def start(self) -> None:
         policy = load_policy(self.policy_file)  # an invalid policy stops us before anything starts
@@ -61,12 +65,21 @@ class DevEnvironment:
         moto_host, moto_port = self._moto_server.get_host_and_port()
         self.aws_endpoint_url = f"http://{moto_host}:{moto_port}"
 
-        self._server = DevServer(self.host, self.port)  # binds now: the issuer knows the real port
+        set_default_clock(self.clock)
+        # Binds now, so the issuer names the real port.
+        self._server = DevServer(self.host, self.port, extra_routes=dev_routes(REGION, self.clock))
         clients = AwsClients(REGION)
         self.settings = create_resources(
-            clients.dynamodb, clients.kms, issuer=self._server.base_url, region=REGION, alg=self.signing_alg
+            clients.dynamodb,
+            clients.kms,
+            issuer=self._server.base_url,
+            region=REGION,
+            alg=self.signing_alg,
+            ses=clients.ses,
         )
         os.environ.update(self.settings.to_env())
+        self._stream = StreamPump(REGION, self.settings.requests_table)
+        self._stream.start()
         target = self.target(clients)
         apply_policy(target, policy)
         for name, item in policy.agents.items():
@@ -114,6 +127,8 @@ class DevEnvironment:
         file.write_text(json.dumps(self.credentials, indent=2) + "\n")
 
     def stop(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -20,15 +20,15 @@ MAX_REQUEST_BYTES = 1024 * 1024
 Handler = Callable[[dict[str, Any], object], dict[str, Any]]
 
 
+def load_handler(function: routes.FunctionSpec) -> Handler:
+    module_name, _, attribute = function.handler.rpartition(".")
+    handler: Handler = getattr(importlib.import_module(module_name), attribute)
+    return handler
+
+
 def route_table() -> dict[str, Handler]:
-    """Path -> lambda_handler, from the same route definitions the CDK API uses."""
-    table: dict[str, Handler] = {}
-    for function in routes.FUNCTIONS:
-        module_name, _, attribute = function.handler.rpartition(".")
-        handler = getattr(importlib.import_module(module_name), attribute)
-        for path in function.paths:
-            table[path] = handler
-    return table
+    """Resource path -> lambda_handler, from the same route definitions the CDK API uses."""
+    return {path: load_handler(function) for function in routes.FUNCTIONS for path in function.paths}
 
 
 class DevServer(ThreadingHTTPServer):
@@ -38,7 +38,14 @@ class DevServer(ThreadingHTTPServer):
 
     def __init__(self, host: str, port: int, extra_routes: dict[str, Handler] | None = None) -> None:
         self.routes = {**route_table(), **(extra_routes or {})}
+        self._patterns = [(routes.path_pattern(p), p) for p in self.routes if "{" in p]
         super().__init__((host, port), _RequestHandler)
+
+    def resource_for(self, path: str) -> str | None:
+        """The API Gateway resource a path falls under, as API Gateway would match it."""
+        if path in self.routes:
+            return path
+        return next((resource for pattern, resource in self._patterns if pattern.match(path)), None)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         conn, address = super().get_request()
@@ -73,13 +80,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
             )
             return
         body = self.rfile.read(length) if length else b""
-        handler = self.server.routes.get(path)
-        if handler is None:
+        resource = self.server.resource_for(path)
+        handler = self.server.routes.get(resource) if resource else None
+        if handler is None or resource is None:
             self._reply(404, {"error": "not_found", "error_description": "Not found"})
             return
         event = rest_proxy_event(
             method=self.command,
             path=path,
+            resource=resource,
             query=query,
             headers=list(self.headers.items()),
             body=body,

@@ -10,9 +10,8 @@ from agent_auth.adapters.aws import AwsClients
 from agent_auth.config import Settings
 from agent_auth.oauth.client_endpoint import ClientEndpoint
 from agent_auth.web.request import Request, Response
-from agent_auth.web.resolver import NO_STORE, Resolver
+from agent_auth.web.resolver import ALL_METHODS, NO_STORE, Resolver
 
-ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 app = Resolver()
 
 

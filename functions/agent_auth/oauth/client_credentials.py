@@ -1,4 +1,8 @@
-"""The client credentials grant (RFC 6749 §4.4) with resource indicators (RFC 8707)."""
+"""The client credentials grant (RFC 6749 §4.4) with resource indicators (RFC 8707).
+
+Scopes come from the agent's standing roles plus any active just-in-time grant it names; a token
+drawing on a grant never outlives it, and a single-use grant is consumed by the token.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import ClassVar
 from agent_auth.oauth.access_token import access_token_claims, new_token_id, sign_jwt
 from agent_auth.oauth.client_endpoint import Outcome
 from agent_auth.oauth.grants import TokenContext
+from agent_auth.oauth.jit_grants import GrantStore, consume_single_use
 from agent_auth.oauth.scopes import decide, parse_scope
 from agent_auth.ports import Signer
 
@@ -14,36 +19,49 @@ from agent_auth.ports import Signer
 class ClientCredentialsGrant:
     grant_type: ClassVar[str] = "client_credentials"
 
-    def __init__(self, *, issuer: str, signer: Signer, lifetime: int) -> None:
+    def __init__(
+        self, *, issuer: str, signer: Signer, lifetime: int, grants: GrantStore | None = None
+    ) -> None:
         self._issuer = issuer
         self._signer = signer
         self._lifetime = lifetime
+        self._grants = grants
 
     def issue(self, context: TokenContext) -> Outcome:
-        client = context.client
-        decision = decide(
-            client.item, parse_scope(context.form.get("scope")), context.form.get_all("resource")
+        client, now = context.client, context.now
+        requested = parse_scope(context.form.get("scope"))
+        # Agents without just-in-time rules never hold grants: skip the read (one DynamoDB read per token).
+        grants = (
+            self._grants.active_grants(client.client_id, now)
+            if self._grants is not None and requested is not None and client.item.get("jit")
+            else []
         )
+        decision = decide(client.item, requested, context.form.get_all("resource"), grants)
+        if self._grants is not None:
+            consume_single_use(self._grants, list(decision.grants), now)
+        lifetime = self._lifetime if decision.ends_at is None else min(self._lifetime, decision.ends_at - now)
         token_id = new_token_id()
+        extra = {"access_request": decision.grants[0]["request_id"]} if len(decision.grants) == 1 else None
         claims = access_token_claims(
             issuer=self._issuer,
             subject=client.client_id,  # RFC 9068 §2.2: with no resource owner, sub is the client
             client_id=client.client_id,
             audience=decision.audience,
             scope=decision.scope,
-            issued_at=context.now,
-            lifetime=self._lifetime,
+            issued_at=now,
+            lifetime=lifetime,
             token_id=token_id,
+            extra=extra,
         )
-        token = sign_jwt(self._signer, claims)
         return Outcome(
             response={
-                "access_token": token,
+                "access_token": sign_jwt(self._signer, claims),
                 "token_type": "Bearer",
-                "expires_in": self._lifetime,
+                "expires_in": lifetime,
                 "scope": decision.scope,
             },
             scope=decision.scope,
             audience=decision.audience,
             token_id=token_id,
+            details={"grants": [g["grant_id"] for g in decision.grants]} if decision.grants else {},
         )

@@ -11,6 +11,8 @@ def server_metadata(issuer: str, grant_types: tuple[str, ...]) -> dict[str, obje
     return {
         "issuer": issuer,
         "token_endpoint": f"{issuer}/token",
+        # Just-in-time elevation (product.md flow 2); polled with the access-request grant type.
+        "access_request_endpoint": f"{issuer}/access-requests",
         "jwks_uri": f"{issuer}/jwks.json",
         "grant_types_supported": list(grant_types),
         # No authorization endpoint yet, so no response types (RFC 8414 §2 asks for the list).

@@ -7,7 +7,8 @@ an audience it may not reach is invalid_target. Every token names exactly one au
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +23,12 @@ class ScopeDecision:
     audience: str
     """The audience's URI: the token's `aud`."""
     scopes: tuple[str, ...]
+    grants: tuple[dict[str, Any], ...] = field(default=())
+    """Just-in-time grants the token draws on; its exp must not pass the earliest of their ends."""
+
+    @property
+    def ends_at(self) -> int | None:
+        return min((int(g["ends_at"]) for g in self.grants), default=None)
 
     @property
     def scope(self) -> str:
@@ -45,9 +52,15 @@ def check_resource(value: str) -> str:
     return value
 
 
-def decide(agent: dict[str, Any], requested: list[str] | None, resources: list[str]) -> ScopeDecision:
+def decide(
+    agent: dict[str, Any],
+    requested: list[str] | None,
+    resources: list[str],
+    grants: Sequence[dict[str, Any]] = (),
+) -> ScopeDecision:
     """Standing access from the agent's compiled item: `scopes` maps scope -> audience name,
-    `audiences` maps audience name -> URI, `never` lists what can never be issued."""
+    `audiences` maps audience name -> URI, `never` lists what can never be issued. Active
+    just-in-time `grants` add scopes, but only when asked for by name: the default stays standing."""
     allowed: dict[str, str] = agent.get("scopes") or {}
     uris: dict[str, str] = agent.get("audiences") or {}
     never = set(agent.get("never") or ())
@@ -72,10 +85,12 @@ def decide(agent: dict[str, Any], requested: list[str] | None, resources: list[s
                 reason="resource_required",
             )
         return ScopeDecision(uris[audiences.pop()], tuple(sorted(candidates)))
-    refused = [s for s in requested if s not in allowed or s in never]
+    granted = {s: g for g in sorted(grants, key=lambda g: int(g["ends_at"])) for s in g["scopes"]}
+    refused = [s for s in requested if (s not in allowed and s not in granted) or s in never]
     if refused:
         raise InvalidScope("The requested scope is not allowed for this client", reason="scope_not_allowed")
-    audiences = {allowed[s] for s in requested}
+    drawn = {id(g): g for s, g in granted.items() if s in requested and s not in allowed}
+    audiences = {allowed.get(s) or granted[s]["audience"] for s in requested}
     if audience is not None and audiences != {audience}:
         raise InvalidScope(
             "The requested scope does not belong to the resource", reason="scope_other_resource"
@@ -84,4 +99,4 @@ def decide(agent: dict[str, Any], requested: list[str] | None, resources: list[s
         raise InvalidScope(
             "The requested scopes belong to more than one resource", reason="scope_several_resources"
         )
-    return ScopeDecision(uris[audiences.pop()], tuple(requested))
+    return ScopeDecision(uris[audiences.pop()], tuple(requested), tuple(drawn.values()))

@@ -155,6 +155,12 @@ def _check_agent(
                 f"define it under `approvers:` or use one of: {choices}",
             )
         wanted = set(rule.scopes or policy.roles.get(rule.role or "", []))
+        if len({scope_owner.get(s) for s in wanted}) > 1:
+            problem(
+                rule_at,
+                "this rule's scopes belong to more than one audience",
+                "split it into one rule per audience",
+            )
         clash = sorted(wanted & never)
         if clash:
             problem(

@@ -29,6 +29,8 @@ class CompiledPolicy:
     """The validated policy as plain JSON-ready data: what `apply` stores and diffs against."""
     agents: dict[str, dict[str, Any]]
     """client_id -> the agent's item (without any secret, which only `secret rotate` sets)."""
+    groups: dict[str, list[str]]
+    """approver group -> members, read when an approver decides (membership is checked then)."""
     digest: str
 
 
@@ -120,11 +122,28 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
     scope_audience = {s: name for name, aud in policy.audiences.items() for s in aud.scopes}
     agents = {name: _agent_item(policy, name, agent, scope_audience) for name, agent in policy.agents.items()}
     digest = hashlib.sha256(jose.compact_json(document)).hexdigest()
-    return CompiledPolicy(document=document, agents=agents, digest=digest)
+    groups = {name: sorted(members) for name, members in policy.approvers.items()}
+    return CompiledPolicy(document=document, agents=agents, groups=groups, digest=digest)
 
 
 def _agent_item(policy: Policy, name: str, agent: Agent, scope_audience: dict[str, str]) -> dict[str, Any]:
     standing = sorted({s for role in agent.roles for s in policy.roles[role]})
+    jit: list[dict[str, Any]] = []
+    for rule in agent.jit:
+        scopes = sorted(rule.scopes or policy.roles[rule.role or ""])
+        jit.append(
+            {
+                "scopes": scopes,
+                "audience": scope_audience[scopes[0]],
+                "approvers": rule.approvers,
+                "auto": rule.auto,
+                "max_duration": rule.max_duration,
+                "single_use": rule.single_use,
+            }
+        )
+    reachable = {scope_audience[s] for s in standing} | {rule["audience"] for rule in jit}
+    requestable = {s for rule in jit for s in rule["scopes"]}
+    descriptions = {s: policy.audiences[scope_audience[s]].scopes[s] for s in sorted(requestable)}
     keys = [{**key, "alg": jose.pinned_alg(key)} for key in (agent.jwks or {}).get("keys", [])]
     return {
         "client_id": name,
@@ -135,7 +154,10 @@ def _agent_item(policy: Policy, name: str, agent: Agent, scope_audience: dict[st
         "roles": list(agent.roles),
         # scope -> audience name, and audience name -> uri: all a token decision needs, in one read.
         "scopes": {scope: scope_audience[scope] for scope in standing},
-        "audiences": {a: policy.audiences[a].uri for a in sorted({scope_audience[s] for s in standing})},
+        "audiences": {a: policy.audiences[a].uri for a in sorted(reachable)},
         "never": sorted(agent.never),
+        # Just-in-time rules, resolved to scopes and one audience each, with what approvers are shown.
+        "jit": jit,
+        "descriptions": descriptions,
         "policy": json.dumps(agent.model_dump(mode="json"), separators=(",", ":"), sort_keys=True),
     }

@@ -29,6 +29,19 @@ class Request:
     request_id: str
     query: dict[str, list[str]] = field(default_factory=dict)
     repeated_headers: frozenset[str] = frozenset()
+    path_params: dict[str, str] = field(default_factory=dict)
+
+    def cookie(self, name: str) -> str | None:
+        for part in (self.header("cookie") or "").split(";"):
+            key, sep, value = part.strip().partition("=")
+            if sep and key == name:
+                return value
+        return None
+
+    def query_param(self, name: str) -> str | None:
+        """One value; a repeated query parameter counts as absent (never guess which one was meant)."""
+        values = self.query.get(name) or []
+        return values[0] if len(values) == 1 and values[0] else None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -7,8 +7,11 @@ we serve. Routes here stay free of try/except: every error is a typed exception 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger
 
@@ -20,11 +23,14 @@ from agent_auth.errors import (
     NotFound,
     TemporarilyUnavailable,
 )
+from agent_auth.routes import path_pattern
 from agent_auth.web.request import MalformedEvent, Request, Response
 
 Route = Callable[[Request], Response]
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+"""For endpoints that refuse wrong methods themselves, so the refusal is audited."""
 
 logger = Logger(service="agent-auth")
 
@@ -41,9 +47,12 @@ def error_response(error: AgentAuthError) -> Response:
 class Resolver:
     def __init__(self) -> None:
         self._routes: dict[str, dict[str, Route]] = {}
+        self._patterns: list[tuple[re.Pattern[str], str]] = []
 
     def route(self, path: str, methods: tuple[str, ...]) -> Callable[[Route], Route]:
         def register(func: Route) -> Route:
+            if path not in self._routes:
+                self._patterns.append((path_pattern(path), path))
             for method in methods:
                 self._routes.setdefault(path, {})[method] = func
             return func
@@ -71,6 +80,15 @@ class Resolver:
 
     def _dispatch(self, request: Request) -> Response:
         methods = self._routes.get(request.path)
+        if methods is None:
+            for pattern, path in self._patterns:
+                match = pattern.match(request.path)
+                if match:
+                    methods = self._routes[path]
+                    request = replace(
+                        request, path_params={k: unquote(v) for k, v in match.groupdict().items()}
+                    )
+                    break
         if methods is None:
             raise NotFound("Not found")
         route = methods.get(request.method)

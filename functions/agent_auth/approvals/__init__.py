@@ -1,0 +1,1 @@
+"""Approving just-in-time requests: signed links, the approval page, and the decision."""

@@ -1,0 +1,122 @@
+"""What AWS does around the functions, played locally: the requests stream, the mailbox, the clock.
+
+- The access-requests table's stream: moto records stream changes but serves no stream API we can
+  poll, so a thread reads moto's own stream records and calls the notifier's lambda_handler with the
+  same event shape Lambda would, as the event source mapping does on AWS.
+- The mailbox: every email SES accepted, as `GET /_dev/mailbox` shows it.
+- The clock: `POST /_dev/clock` with `advance=SECONDS` moves the handlers' clock forward, to see grants
+  and requests expire without waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from agent_auth import routes
+from agent_auth.clock import OffsetClock
+from agent_auth.devserver.server import load_handler
+
+ACCOUNT = "123456789012"
+
+
+class StreamPump:
+    def __init__(self, region: str, table: str, interval: float = 0.05) -> None:
+        self._region = region
+        self._table = table
+        self._interval = interval
+        self._seen = 0
+        self._stop = threading.Event()
+        self._handler = load_handler(routes.NOTIFIER)
+        self._thread = threading.Thread(target=self._run, name="agent-auth-stream", daemon=True)
+        self.errors: list[str] = []
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _records(self) -> list[Any]:
+        from moto.dynamodb.models import dynamodb_backends
+
+        table = dynamodb_backends[ACCOUNT][self._region].tables[self._table]
+        return list(table.stream_shard.items) if table.stream_shard else []
+
+    def pump_once(self) -> int:
+        records = self._records()[self._seen :]
+        if records:
+            self._seen += len(records)
+            event = {"Records": [json.loads(json.dumps(r.to_json(), default=str)) for r in records]}
+            result = self._handler(event, None)
+            self.errors += [str(f) for f in result.get("batchItemFailures", [])]
+        return len(records)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.pump_once()
+            except Exception as exc:
+                self.errors.append(type(exc).__name__)
+
+
+def mailbox(region: str) -> list[dict[str, str]]:
+    from moto.ses.models import ses_backends
+
+    messages = []
+    for sent in ses_backends[ACCOUNT][region].sent_messages:
+        raw = getattr(sent, "raw_data", None)
+        if raw is None:
+            continue
+        parsed = message_from_bytes(raw.encode() if isinstance(raw, str) else raw, policy=policy.default)
+        text = parsed.get_body(preferencelist=("plain",))
+        html = parsed.get_body(preferencelist=("html",))
+        date = parsed["Date"]
+        messages.append(
+            {
+                "to": str(parsed["To"]),
+                "subject": str(parsed["Subject"]),
+                "text": text.get_content() if text else "",
+                "html": html.get_content() if html else "",
+                "sent_at": (parsedate_to_datetime(date) if date else datetime.now(UTC)).isoformat(),
+            }
+        )
+    return messages
+
+
+def dev_routes(region: str, clock: OffsetClock) -> dict[str, Any]:
+    """Development-only routes, as lambda_handler-shaped functions the dev server can mount."""
+
+    def mailbox_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+        if event["httpMethod"] != "GET":
+            return {"statusCode": 405, "headers": {"Allow": "GET"}, "body": ""}
+        return {
+            "statusCode": 200,
+            "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
+            "body": json.dumps(mailbox(region)),
+        }
+
+    def clock_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+        if event["httpMethod"] == "POST":
+            fields = parse_qs(event.get("body") or "")
+            raw = (fields.get("advance") or ["0"])[0]
+            if not raw.isdigit():
+                return {
+                    "statusCode": 400,
+                    "headers": {"Content-Type": "application/json"},
+                    "body": json.dumps({"error": "invalid_request", "error_description": "advance=SECONDS"}),
+                }
+            clock.offset += int(raw)
+        return {
+            "statusCode": 200,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps({"now": clock.now(), "offset": clock.offset}),
+        }
+
+    return {"/_dev/mailbox": mailbox_handler, "/_dev/clock": clock_handler}

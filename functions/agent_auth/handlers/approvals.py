@@ -1,0 +1,104 @@
+"""GET /approvals/{request_id}: the signed link's page. POST: Approve or Deny from that page.
+
+GET and HEAD never change anything (mail scanners follow links). The page sets a random CSRF token in a
+SameSite=Strict cookie and in the form; a POST must carry both, equal (double submit), and, when the
+browser sends an Origin, it must be ours.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from agent_auth import wiring
+from agent_auth.adapters.aws import AwsClients
+from agent_auth.approvals.links import LinkInvalid, parse_link
+from agent_auth.approvals.pages import PAGE_HEADERS, render
+from agent_auth.approvals.service import INVALID, ApprovalService, Page
+from agent_auth.config import Settings
+from agent_auth.errors import InvalidRequest
+from agent_auth.web.forms import parse_form
+from agent_auth.web.request import Request, Response
+from agent_auth.web.resolver import Resolver
+
+app = Resolver()
+CSRF_FIELD = "csrf"
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@cache
+def service() -> ApprovalService:
+    return wiring.approval_service(settings(), AwsClients(settings().region))
+
+
+def _cookie_name() -> str:
+    # __Host- cookies need Secure, which a plain-http development issuer cannot set.
+    return "__Host-agent-auth-csrf" if settings().issuer.startswith("https://") else "agent-auth-csrf"
+
+
+def _meta(request: Request) -> dict[str, str]:
+    return {"request_id": request.request_id, "source_ip": request.source_ip}
+
+
+def _page(page: Page, request: Request, csrf: str | None = None) -> Response:
+    headers = dict(PAGE_HEADERS)
+    hidden: dict[str, str] = {}
+    if page.can_decide and csrf:
+        secure = "; Secure" if settings().issuer.startswith("https://") else ""
+        headers["Set-Cookie"] = f"{_cookie_name()}={csrf}; Path=/; HttpOnly; SameSite=Strict{secure}"
+        hidden = {**{k: v for k, v in _link_params(request).items() if v}, CSRF_FIELD: csrf}
+    body = render(page, action=request.path, hidden=hidden)
+    return Response(status=page.status, body="" if request.method == "HEAD" else body, headers=headers)
+
+
+def _link_params(request: Request) -> dict[str, str | None]:
+    return {name: request.query_param(name) for name in ("approver", "expires", "sig")}
+
+
+@app.route("/approvals/{request_id}", ("GET", "HEAD"))
+def view(request: Request) -> Response:
+    try:
+        link = parse_link(request.path_params["request_id"], _link_params(request))
+    except LinkInvalid:
+        return _page(INVALID, request)
+    return _page(service().view(link, _meta(request)), request, csrf=secrets.token_urlsafe(24))
+
+
+@app.route("/approvals/{request_id}", ("POST",))
+def decide(request: Request) -> Response:
+    form = parse_form(request)
+    params = {name: form.get(name) for name in ("approver", "expires", "sig")}
+    try:
+        link = parse_link(request.path_params["request_id"], params)
+    except LinkInvalid:
+        return _page(INVALID, request)
+    decision = form.get("decision")
+    if decision not in ("approve", "deny"):
+        raise InvalidRequest("decision must be approve or deny", reason="bad_decision")
+    sent, expected = form.get(CSRF_FIELD) or "", request.cookie(_cookie_name()) or ""
+    origin = request.header("origin")
+    issuer = urlsplit(settings().issuer)
+    if (
+        not sent
+        or not hmac.compare_digest(sent, expected)
+        or (origin is not None and origin != f"{issuer.scheme}://{issuer.netloc}")
+    ):
+        page = Page(
+            403,
+            "Please use the page from your email",
+            "This decision did not come from the approval page. Open the link again and decide there.",
+        )
+        service().refuse(link, "csrf", _meta(request))
+        return _page(page, request)
+    return _page(service().decide(link, decision, _meta(request)), request)
+
+
+def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    return app.resolve(event, context)

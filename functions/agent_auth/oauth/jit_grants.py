@@ -1,0 +1,37 @@
+"""Elevated access granted by an approval: which grants a token may draw on, and their limits.
+
+A grant is read with its end compared to the clock on every use (DynamoDB TTL only cleans up), and a
+single-use grant is consumed by one conditional write, so two tokens can never both draw on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from agent_auth.errors import InvalidGrant
+
+
+class GrantStore(Protocol):
+    def active_grants(self, client_id: str, now: int) -> list[dict[str, Any]]:
+        """The client's grants that have not ended, been revoked or been consumed. One query."""
+        ...
+
+    def get_grant(self, client_id: str, grant_id: str) -> dict[str, Any] | None: ...
+
+    def consume(self, client_id: str, grant_id: str, now: int) -> bool:
+        """Mark a single-use grant used; False if it already was (or has ended)."""
+        ...
+
+
+def is_usable(grant: dict[str, Any], now: int) -> bool:
+    return (
+        not grant.get("revoked")
+        and not grant.get("consumed")
+        and int(grant["starts_at"]) <= now < int(grant["ends_at"])
+    )
+
+
+def consume_single_use(store: GrantStore, grants: list[dict[str, Any]], now: int) -> None:
+    for grant in grants:
+        if grant.get("single_use") and not store.consume(grant["client_id"], grant["grant_id"], now):
+            raise InvalidGrant("The grant was already used", reason="single_use_grant_consumed")

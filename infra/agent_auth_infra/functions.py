@@ -1,0 +1,182 @@
+"""One Lambda function per agent_auth.routes.FunctionSpec, each with its own least-privilege role.
+
+The roles are written out statement by statement instead of with `grant*` helpers: the helpers grant more
+than the code calls (grant_read_data adds Query, Scan and BatchGetItem; grant_sign_verify adds kms:Verify).
+ACCESS below lists exactly the calls agent_auth.adapters makes for each function, and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from agent_auth import routes, schema
+from agent_auth_infra.bundling import ARCHITECTURE, RUNTIME, lambda_code
+from agent_auth_infra.nag import acknowledge
+from agent_auth_infra.signing_key import ApprovalKey, SigningKey
+from agent_auth_infra.tables import Tables
+
+TIMEOUT = Duration.seconds(10)
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+POWERTOOLS_ENV = {
+    "POWERTOOLS_SERVICE_NAME": "agent-auth",
+    # Events carry client secrets, assertions and tokens: never logged, never traced.
+    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+}
+
+
+@dataclass(frozen=True)
+class Access:
+    tables: Mapping[schema.TableSpec, tuple[str, ...]] = field(default_factory=dict)
+    current_key: tuple[str, ...] = ()
+    previous_keys: tuple[str, ...] = ()
+    """On keys that signed earlier tokens (context previousSigningKeyArns), for the rotation overlap."""
+    approval_key: tuple[str, ...] = ()
+    """On the HMAC key of approval links."""
+    send_email: bool = False
+    """ses:SendEmail from the configured sender identity (context mailFrom)."""
+
+
+# What every agent-facing endpoint needs to authenticate a client and audit the decision:
+# AgentTable.get_client, ReplayTable.remember_once (private_key_jwt) and AuditTable.write.
+_CLIENT_ENDPOINT = {
+    schema.AGENTS: ("dynamodb:GetItem",),
+    schema.REPLAY: ("dynamodb:PutItem",),
+    schema.AUDIT: ("dynamodb:PutItem",),
+}
+
+ACCESS: Mapping[routes.FunctionSpec, Access] = {
+    # adapters.kms: KmsSigner.sign (only this function may sign); adapters.jit_tables:
+    # GrantTable.active_grants / get_grant / consume, RequestTable.get_request / note_poll.
+    routes.TOKEN: Access(
+        tables={
+            **_CLIENT_ENDPOINT,
+            schema.GRANTS: ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"),
+            schema.REQUESTS: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+        },
+        current_key=("kms:Sign",),
+    ),
+    # RequestTable.create: the request, and for auto-approval its grant, in one transaction.
+    routes.ACCESS_REQUESTS: Access(
+        tables={
+            **_CLIENT_ENDPOINT,
+            schema.REQUESTS: ("dynamodb:PutItem",),
+            schema.GRANTS: ("dynamodb:PutItem",),
+        },
+    ),
+    # ApprovalService: RequestTable.get_request / decide (update + grant + audit in one transaction),
+    # AgentTable.group_members, KmsMac.verify_mac. Only this function may verify links and decide.
+    routes.APPROVALS: Access(
+        tables={
+            schema.REQUESTS: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+            schema.GRANTS: ("dynamodb:PutItem",),
+            schema.AGENTS: ("dynamodb:GetItem",),
+            schema.AUDIT: ("dynamodb:PutItem",),
+        },
+        approval_key=("kms:VerifyMac",),
+    ),
+    # Notifier: AgentTable.group_members, KmsMac.generate_mac, SesMailer.send, AuditTable.write. Only this
+    # function may sign links and send email. Reading the stream is granted by its event source.
+    routes.NOTIFIER: Access(
+        tables={schema.AGENTS: ("dynamodb:GetItem",), schema.AUDIT: ("dynamodb:PutItem",)},
+        approval_key=("kms:GenerateMac",),
+        send_email=True,
+    ),
+    # adapters.kms: KmsPublicKeys.jwks, for the current key and every previous one it publishes.
+    routes.WELL_KNOWN: Access(current_key=("kms:GetPublicKey",), previous_keys=("kms:GetPublicKey",)),
+}
+
+
+class Functions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment: Mapping[str, str],
+        tables: Tables,
+        signing_key: SigningKey,
+        approval_key: ApprovalKey,
+        mail_from: str,
+        previous_key_arns: tuple[str, ...],
+        memory_size: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        code = lambda_code()
+        self.by_spec: dict[routes.FunctionSpec, lambda_.Function] = {}
+        for spec in routes.ALL_FUNCTIONS:
+            if spec not in ACCESS:
+                raise KeyError(f"function {spec.name!r} has no entry in ACCESS: declare what it may call")
+            access = ACCESS[spec]
+            scope_ = Construct(self, spec.name)
+            log_group = logs.LogGroup(scope_, "Logs", retention=LOG_RETENTION)
+            statements = [
+                # Only its own, pre-created log group: no logs:CreateLogGroup, no other function's logs.
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[log_group.log_group_arn],
+                ),
+                *(
+                    iam.PolicyStatement(actions=list(actions), resources=[tables[table].table_arn])
+                    for table, actions in access.tables.items()
+                ),
+            ]
+            if access.current_key:
+                statements.append(
+                    iam.PolicyStatement(actions=list(access.current_key), resources=[signing_key.key_arn])
+                )
+            if access.approval_key:
+                statements.append(
+                    iam.PolicyStatement(actions=list(access.approval_key), resources=[approval_key.key_arn])
+                )
+            if access.send_email:
+                stack = Stack.of(self)
+                domain = mail_from.rpartition("@")[2]
+                statements.append(
+                    iam.PolicyStatement(
+                        actions=["ses:SendEmail"],
+                        # SES checks the sender's identity: the address, or the domain it belongs to.
+                        resources=[
+                            stack.format_arn(service="ses", resource="identity", resource_name=mail_from),
+                            stack.format_arn(service="ses", resource="identity", resource_name=domain),
+                        ],
+                    )
+                )
+            if access.previous_keys and previous_key_arns:
+                statements.append(
+                    iam.PolicyStatement(actions=list(access.previous_keys), resources=list(previous_key_arns))
+                )
+            role = iam.Role(
+                scope_,
+                "Role",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"agent-auth {spec.name} function: only the calls its code makes",
+                inline_policies={"least-privilege": iam.PolicyDocument(statements=statements)},
+            )
+            self.by_spec[spec] = lambda_.Function(
+                scope_,
+                "Function",
+                description=f"agent-auth {spec.name}: {', '.join(spec.paths) or 'access-requests stream'}",
+                runtime=RUNTIME,
+                architecture=ARCHITECTURE,
+                handler=spec.handler,
+                code=code,
+                memory_size=memory_size,
+                timeout=TIMEOUT,
+                role=role,
+                log_group=log_group,
+                environment={**environment, **POWERTOOLS_ENV},
+            )
+            acknowledge(
+                self.by_spec[spec],
+                "AwsSolutions-L1",
+                f"The bundle is built and tested for {RUNTIME.name} (pip --python-version, pinned wheels in "
+                "functions/requirements.txt); a newer runtime is a deliberate change of bundling.RUNTIME.",
+            )
