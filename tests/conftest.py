@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from agent_auth.adapters.aws import AwsClients
+from agent_auth.clock import OffsetClock, SystemClock, set_default_clock
 from agent_auth.config import Settings
 from agent_auth.devserver.resources import create_resources
 from agent_auth.operations import SECRET_METHODS, Target, apply_policy, rotate_secret
@@ -59,9 +60,13 @@ class Deployment:
 
 
 def _clear_handler_caches() -> None:
-    from agent_auth.handlers import token, wellknown
+    from agent_auth.handlers import access_requests, approvals, notifier, token, wellknown
 
     token.endpoint.cache_clear()
+    access_requests.endpoint.cache_clear()
+    approvals.settings.cache_clear()
+    approvals.service.cache_clear()
+    notifier.notifier.cache_clear()
     wellknown.settings.cache_clear()
     wellknown.public_keys.cache_clear()
     wellknown.metadata.cache_clear()
@@ -74,16 +79,16 @@ def make_deployment(
     keys: dict[str, ClientKey],
     alg: str = "RS256",
 ) -> Deployment:
-    from agent_auth.adapters.dynamodb import AgentTable, AuditTable
 
-    settings = create_resources(aws.dynamodb, aws.kms, issuer=ISSUER, region=REGION, alg=alg)
+    settings = create_resources(aws.dynamodb, aws.kms, issuer=ISSUER, region=REGION, alg=alg, ses=aws.ses)
     for name, value in settings.to_env().items():
         monkeypatch.setenv(name, value)
     _clear_handler_caches()
-    target = Target(
+    env = settings.to_env()
+    target = Target.connect(
         name="test",
-        agents=AgentTable(aws.dynamodb, settings.agents_table),
-        audit=AuditTable(aws.dynamodb, settings.audit_table),
+        dynamodb=aws.dynamodb,
+        table_names=lambda spec: env[spec.env_var],
         operator="tester",
         issuer=ISSUER,
     )
@@ -96,6 +101,17 @@ def make_deployment(
         if item["auth_method"] in SECRET_METHODS
     }
     return Deployment(settings, aws, secrets, keys, target, policy_file)
+
+
+@pytest.fixture
+def clock() -> Iterator[OffsetClock]:
+    """The handlers' clock, movable: built before the handlers, which capture it when first used."""
+    offset = OffsetClock()
+    set_default_clock(offset)
+    _clear_handler_caches()
+    yield offset
+    set_default_clock(SystemClock())
+    _clear_handler_caches()
 
 
 @pytest.fixture

@@ -131,18 +131,27 @@ def policy_document(keys: dict[str, ClientKey]) -> dict[str, Any]:
             "crm-editor": ["crm.contacts.read", "crm.contacts.write"],
             "billing-reader": ["billing.invoices.read"],
         },
-        "approvers": {"support-leads": ["lead@example.com"]},
+        "approvers": {"support-leads": ["lead@example.com", "oncall@example.com", "owner@example.com"]},
         "agents": {
             "support-bot": {
                 "owner": "owner@example.com",
                 "auth": "client_secret_basic",
                 "roles": ["crm-reader"],
+                "jit": [{"role": "crm-editor", "approvers": "support-leads", "max_duration": "1h"}],
                 "never": ["billing.invoices.read"],
             },
             "billing-agent": {
                 "owner": "finance@example.com",
                 "auth": "client_secret_post",
                 "roles": ["billing-reader", "crm-reader"],
+                "jit": [
+                    {
+                        "scopes": ["crm.contacts.write"],
+                        "auto": True,
+                        "max_duration": "30m",
+                        "single_use": True,
+                    }
+                ],
             },
             "signing-agent": {
                 "owner": "owner@example.com",

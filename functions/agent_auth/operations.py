@@ -5,11 +5,14 @@ Every change is audited in the same DynamoDB transaction as the change itself, n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from agent_auth import schema
 from agent_auth.adapters.dynamodb import AgentTable, AuditTable
+from agent_auth.adapters.jit_tables import GrantTable, RequestTable
 from agent_auth.audit import AuditRecord
 from agent_auth.clock import Clock, SystemClock
 from agent_auth.oauth.client_secrets import generate_secret, hash_secret
@@ -30,8 +33,31 @@ class Target:
     name: str
     agents: AgentTable
     audit: AuditTable
+    requests: RequestTable
+    grants: GrantTable
     operator: str
     issuer: str
+
+    @classmethod
+    def connect(
+        cls,
+        *,
+        name: str,
+        dynamodb: Any,
+        table_names: Callable[[schema.TableSpec], str],
+        operator: str,
+        issuer: str,
+    ) -> Target:
+        """`table_names` maps each table spec to its deployed name (from settings or stack outputs)."""
+        return cls(
+            name=name,
+            agents=AgentTable(dynamodb, table_names(schema.AGENTS)),
+            audit=AuditTable(dynamodb, table_names(schema.AUDIT)),
+            requests=RequestTable(dynamodb, table_names(schema.REQUESTS), table_names(schema.GRANTS)),
+            grants=GrantTable(dynamodb, table_names(schema.GRANTS)),
+            operator=operator,
+            issuer=issuer,
+        )
 
 
 @dataclass(frozen=True)
@@ -117,3 +143,33 @@ def read_audit(
 
 def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def list_requests(target: Target, limit: int = 200) -> list[dict[str, Any]]:
+    """Access requests, newest first, with their status as of now (a pending one past its end is expired)."""
+    now = int(SystemClock().now())
+    requests = target.requests.list_requests(limit)
+    for request in requests:
+        if request["status"] == "pending" and now >= int(request["expires_at"]):
+            request["status"] = "expired"
+    return requests
+
+
+def revoke_grant(target: Target, grant_id: str, clock: Clock | None = None) -> dict[str, Any]:
+    """End a grant at once: no new token draws on it. (Tokens already issued run to their exp, at most
+    the token lifetime; refusing them at introspection comes with the token lifecycle.)"""
+    now = int((clock or SystemClock()).now())
+    request = target.requests.get_request(grant_id) if len(grant_id) <= 64 else None
+    if request is None or request["status"] != "approved":
+        raise OperationFailed(f"no grant {grant_id!r} in {target.name}; `agent-auth requests` lists them")
+    record = AuditRecord(
+        action="grant.revoke",
+        decision="allow",
+        at=now,
+        client_id=request["client_id"],
+        operator=target.operator,
+        details={"grant": grant_id},
+    )
+    if not target.grants.revoke(request["client_id"], grant_id, now, target.audit.transact_put(record)):
+        raise OperationFailed(f"no grant {grant_id!r} in {target.name}")
+    return {"grant_id": grant_id, "client_id": request["client_id"], "revoked_at": _iso(now)}

@@ -45,7 +45,8 @@ def warm(deployment: Deployment) -> Deployment:
     return deployment
 
 
-def test_client_secret_token_costs_one_sign_one_read_one_audit_write(warm: Deployment) -> None:
+def test_client_secret_token_costs_one_sign_two_reads_one_audit_write(warm: Deployment) -> None:
+    # Given an agent with just-in-time rules: its grants are read too (the second read)
     event = post_event(
         form(
             grant_type="client_credentials",
@@ -56,7 +57,9 @@ def test_client_secret_token_costs_one_sign_one_read_one_audit_write(warm: Deplo
     )
     status, calls, created = count_calls(event)
     assert status == 200
-    assert calls == Counter({"kms:Sign": 1, "dynamodb:GetItem": 1, "dynamodb:PutItem": 1})
+    assert calls == Counter(
+        {"kms:Sign": 1, "dynamodb:GetItem": 1, "dynamodb:Query": 1, "dynamodb:PutItem": 1}
+    )
     assert created == 0, "no client is created per request"
 
 

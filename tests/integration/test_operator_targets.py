@@ -22,13 +22,9 @@ from tests.support import JWT_BEARER, ClientKey, form, policy_document, post_eve
 def create_stack(aws: AwsClients, deployment: Deployment, name: str = "agent-auth") -> None:
     """A stack in moto whose outputs name the tables, as the CDK stack's outputs do."""
     s = deployment.settings
-    outputs = {
-        schema.AGENTS.output_key: s.agents_table,
-        schema.AUDIT.output_key: s.audit_table,
-        schema.REPLAY.output_key: s.replay_table,
-        schema.ISSUER_OUTPUT: ISSUER,
-        schema.SIGNING_KEY_OUTPUT: s.signing_key_arn,
-    }
+    env = s.to_env()
+    outputs = {spec.output_key: env[spec.env_var] for spec in schema.ALL_TABLES}
+    outputs |= {schema.ISSUER_OUTPUT: ISSUER, schema.SIGNING_KEY_OUTPUT: s.signing_key_arn}
     template = {
         "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},

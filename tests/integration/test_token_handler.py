@@ -489,13 +489,28 @@ def test_replayed_assertion_is_refused(deployment: Deployment) -> None:
     assert before.assert_refused_once()["reason"] == "assertion_replayed"
 
 
-def test_concurrent_replay_gets_exactly_one_token(deployment: Deployment) -> None:
+def test_concurrent_replay_gets_exactly_one_token(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
+    from botocore.client import BaseClient
+
+    # moto's in-process backend is not thread-safe: serialize AWS calls, as DynamoDB serializes writes
+    # to one item. The requests still interleave everywhere else.
+    lock, original = threading.Lock(), BaseClient._make_api_call
+
+    def serialized(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        with lock:
+            return original(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", serialized)
     assertion = _assertion(deployment)
     token.endpoint()  # build once, outside the race
     with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = list(pool.map(lambda _: call(post(_jwt_form(assertion)))[0], range(8)))
+        futures = [pool.submit(lambda: call(post(_jwt_form(assertion)))[0]) for _ in range(8)]
+        statuses = [f.result(timeout=60) for f in futures]
     assert sorted(statuses) == [200] + [401] * 7
 
 

@@ -153,13 +153,23 @@ class GrantTable:
         return _plain(item) if item else None
 
     def consume(self, client_id: str, grant_id: str, now: int) -> bool:
-        return self._conditional_update(
-            client_id,
-            grant_id,
-            "SET consumed = :true, consumed_at = :now",
-            "attribute_exists(pk) AND attribute_not_exists(consumed) AND ends_at > :now",
-            now,
-        )
+        try:
+            with aws_call():
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": f"client#{client_id}"}, "sk": {"S": grant_id}},
+                    UpdateExpression="SET #c = :true, consumed_at = :now",
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND attribute_not_exists(#c) AND ends_at > :now"
+                    ),
+                    ExpressionAttributeNames={"#c": "consumed"},  # a DynamoDB reserved word
+                    ExpressionAttributeValues={":true": {"BOOL": True}, ":now": {"N": str(now)}},
+                )
+        except DependencyFailure as failure:
+            if isinstance(failure.__cause__, ClientError) and is_conditional_failure(failure.__cause__):
+                return False
+            raise
+        return True
 
     def revoke(self, client_id: str, grant_id: str, now: int, audit: dict[str, Any]) -> bool:
         """End a grant at once; False when there is no such grant."""
@@ -177,24 +187,6 @@ class GrantTable:
                 self._client.transact_write_items(TransactItems=[update, audit])
         except DependencyFailure as failure:
             if isinstance(failure.__cause__, ClientError) and cancelled_by_condition(failure.__cause__):
-                return False
-            raise
-        return True
-
-    def _conditional_update(
-        self, client_id: str, grant_id: str, expression: str, condition: str, now: int
-    ) -> bool:
-        try:
-            with aws_call():
-                self._client.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": f"client#{client_id}"}, "sk": {"S": grant_id}},
-                    UpdateExpression=expression,
-                    ConditionExpression=condition,
-                    ExpressionAttributeValues={":true": {"BOOL": True}, ":now": {"N": str(now)}},
-                )
-        except DependencyFailure as failure:
-            if isinstance(failure.__cause__, ClientError) and is_conditional_failure(failure.__cause__):
                 return False
             raise
         return True

@@ -52,7 +52,8 @@ def describe(request: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def render(page: Page, *, action: str = "", hidden: dict[str, str] | None = None) -> str:
+def render(page: Page, *, hidden: dict[str, str] | None = None) -> str:
+    """The form has no action: it posts back to the page's own URL, whatever stage or domain serves it."""
     parts = [
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(page.title)}</title>",
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
@@ -70,7 +71,7 @@ def render(page: Page, *, action: str = "", hidden: dict[str, str] | None = None
             f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in (hidden or {}).items()
         )
         parts.append(
-            f'<form method="post" action="{escape(action)}">{fields}'
+            f'<form method="post">{fields}'
             '<button class="approve" name="decision" value="approve">Approve</button>'
             '<button class="deny" name="decision" value="deny">Deny</button></form>'
         )

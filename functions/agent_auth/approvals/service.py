@@ -82,7 +82,15 @@ class ApprovalService:
     def view(self, link: ApprovalLink, meta: dict[str, str]) -> Page:
         page, request, reason = self._check(link)
         self._audit.write(
-            self._record("approval.view", link=link, request=request, page=page, reason=reason, meta=meta)
+            self._record(
+                "approval.view",
+                link=link,
+                request=request,
+                page=page,
+                reason=reason,
+                meta=meta,
+                allow=page.status < 400,
+            )
         )
         return page
 
@@ -196,7 +204,7 @@ class ApprovalService:
     ) -> AuditRecord:
         return AuditRecord(
             action=action,
-            decision="allow" if allow or page.status < 400 else "deny",
+            decision="allow" if allow else "deny",
             at=self._clock.now(),
             reason=reason,
             client_id=request["client_id"] if request else None,

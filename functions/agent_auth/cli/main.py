@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent_auth.errors import DependencyFailure
-from agent_auth.operations import OperationFailed, Target, apply_policy, read_audit, rotate_secret
+from agent_auth.operations import (
+    OperationFailed,
+    Target,
+    apply_policy,
+    list_requests,
+    read_audit,
+    revoke_grant,
+    rotate_secret,
+)
 from agent_auth.policy.compiler import load_policy
 from agent_auth.policy.source import PolicyInvalid
 
@@ -72,6 +80,19 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("agent")
     _target_options(rotate)
     rotate.set_defaults(run=_rotate)
+
+    requests = commands.add_parser("requests", help="list just-in-time access requests, newest first")
+    requests.add_argument("--limit", type=int, default=50)
+    requests.add_argument("--json", action="store_true", help="one JSON object per line")
+    _target_options(requests)
+    requests.set_defaults(run=_requests)
+
+    grants = commands.add_parser("grants", help="manage just-in-time grants")
+    grant_commands = grants.add_subparsers(required=True, metavar="ACTION")
+    revoke = grant_commands.add_parser("revoke", help="end a grant now (its id is the request id)")
+    revoke.add_argument("grant_id", metavar="GRANT_ID")
+    _target_options(revoke)
+    revoke.set_defaults(run=_revoke)
 
     audit = commands.add_parser("audit", help="print audit records, newest first")
     audit.add_argument("--agent", metavar="CLIENT_ID")
@@ -137,8 +158,55 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _public(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in ("pk", "sk", "day", "expires_at")}
+AUDIT_INTERNAL = ("pk", "sk", "day", "expires_at")
+"""Keys and retention, not part of the record."""
+REQUEST_INTERNAL = ("pk", "purge_at", "digest")
+
+
+def _public(record: dict[str, Any], internal: tuple[str, ...] = AUDIT_INTERNAL) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in internal}
+
+
+def _requests(args: argparse.Namespace) -> int:
+    rows = list_requests(_target(args), args.limit)
+    if args.json:
+        for row in rows:
+            print(json.dumps(_public(row, REQUEST_INTERNAL), sort_keys=True))
+        return 0
+    table = [
+        {
+            "id": r["request_id"],
+            "agent": r["client_id"],
+            "scope": " ".join(r["scopes"]),
+            "status": r["status"],
+            "by": r.get("decided_by") or "",
+            "asked": _time(r["created_at"]),
+            "for": f"{int(r['duration']) // 60}m",
+        }
+        for r in rows
+    ]
+    _print_rows(
+        table,
+        (
+            ("REQUEST", "id"),
+            ("AGENT", "agent"),
+            ("SCOPE", "scope"),
+            ("FOR", "for"),
+            ("STATUS", "status"),
+            ("DECIDED BY", "by"),
+            ("ASKED", "asked"),
+        ),
+    )
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    print(json.dumps(revoke_grant(_target(args), args.grant_id)))
+    return 0
+
+
+def _time(epoch: Any) -> str:
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 COLUMNS = (
@@ -155,8 +223,9 @@ def _print_table(records: list[dict[str, Any]]) -> None:
     rows = []
     for r in records:
         who = r.get("client_id") or ""
-        if r.get("operator"):
-            who = f"{who} (by {r['operator']})" if who else r["operator"]
+        actor = r.get("operator") or r.get("approver")
+        if actor:
+            who = f"{who} (by {actor})" if who else actor
         rows.append(
             {
                 "time": r.get("time", ""),
@@ -167,12 +236,16 @@ def _print_table(records: list[dict[str, Any]]) -> None:
                 "reason": r.get("reason") or "",
             }
         )
-    widths = {key: max([len(title)] + [len(str(row[key])) for row in rows]) for title, key in COLUMNS}
-    print("  ".join(title.ljust(widths[key]) for title, key in COLUMNS).rstrip())
+    _print_rows(rows, COLUMNS)
+
+
+def _print_rows(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> None:
+    widths = {key: max([len(title)] + [len(str(row[key])) for row in rows]) for title, key in columns}
+    print("  ".join(title.ljust(widths[key]) for title, key in columns).rstrip())
     for row in rows:
-        print("  ".join(str(row[key]).ljust(widths[key]) for _, key in COLUMNS).rstrip())
+        print("  ".join(str(row[key]).ljust(widths[key]) for _, key in columns).rstrip())
     if not rows:
-        print("(no records)")
+        print("(none)")
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agent_auth import schema
 from agent_auth.adapters.aws import AwsClients
-from agent_auth.adapters.dynamodb import AgentTable, AuditTable, aws_call
+from agent_auth.adapters.dynamodb import aws_call
 from agent_auth.devserver.runner import DEV_STATE, FAKE_CREDENTIALS
 from agent_auth.errors import DependencyFailure
 from agent_auth.operations import OperationFailed, Target
@@ -32,10 +32,10 @@ def dev_target(state_dir: Path | None = None) -> Target:
     )
     clients = AwsClients(state["region"], endpoint_url=state["aws_endpoint_url"], session=session)
     settings = state["settings"]
-    target = Target(
+    target = Target.connect(
         name="the development server",
-        agents=AgentTable(clients.dynamodb, settings[schema.AGENTS.env_var]),
-        audit=AuditTable(clients.dynamodb, settings[schema.AUDIT.env_var]),
+        dynamodb=clients.dynamodb,
+        table_names=lambda spec: str(settings[spec.env_var]),
         operator=f"{getpass.getuser()}@dev",
         issuer=state["issuer"],
     )
@@ -65,16 +65,16 @@ def stack_target(stack: str, region: str | None = None) -> Target:
             "check the name, region and credentials"
         ) from exc
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-    needed = [schema.AGENTS.output_key, schema.AUDIT.output_key, schema.ISSUER_OUTPUT]
+    needed = [spec.output_key for spec in schema.ALL_TABLES] + [schema.ISSUER_OUTPUT]
     missing = [key for key in needed if key not in outputs]
     if missing:
         raise OperationFailed(
             f"stack {stack!r} has no output {', '.join(missing)}: is it an agent-auth stack?"
         )
-    return Target(
+    return Target.connect(
         name=f"stack {stack}",
-        agents=AgentTable(clients.dynamodb, outputs[schema.AGENTS.output_key]),
-        audit=AuditTable(clients.dynamodb, outputs[schema.AUDIT.output_key]),
+        dynamodb=clients.dynamodb,
+        table_names=lambda spec: outputs[spec.output_key],
         operator=operator,
         issuer=outputs[schema.ISSUER_OUTPUT].rstrip("/"),
     )

@@ -90,14 +90,14 @@ class DevEnvironment:
         self._thread.start()
 
     def target(self, clients: AwsClients | None = None) -> Target:
-        from agent_auth.adapters.dynamodb import AgentTable, AuditTable
 
         assert self.settings is not None
         clients = clients or AwsClients(REGION)
-        return Target(
+        env = self.settings.to_env()
+        return Target.connect(
             name="the development server",
-            agents=AgentTable(clients.dynamodb, self.settings.agents_table),
-            audit=AuditTable(clients.dynamodb, self.settings.audit_table),
+            dynamodb=clients.dynamodb,
+            table_names=lambda spec: env[spec.env_var],
             operator=f"{getpass.getuser()}@dev",
             issuer=self.settings.issuer,
         )

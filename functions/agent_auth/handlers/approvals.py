@@ -54,7 +54,7 @@ def _page(page: Page, request: Request, csrf: str | None = None) -> Response:
         secure = "; Secure" if settings().issuer.startswith("https://") else ""
         headers["Set-Cookie"] = f"{_cookie_name()}={csrf}; Path=/; HttpOnly; SameSite=Strict{secure}"
         hidden = {**{k: v for k, v in _link_params(request).items() if v}, CSRF_FIELD: csrf}
-    body = render(page, action=request.path, hidden=hidden)
+    body = render(page, hidden=hidden)
     return Response(status=page.status, body="" if request.method == "HEAD" else body, headers=headers)
 
 
