@@ -257,6 +257,12 @@ def test_expired_link(deployment: Deployment, clock: OffsetClock) -> None:
     assert decide(link, "approve", csrf).status == 410
 
 
+def test_origin_null_from_a_no_referrer_page_is_accepted(deployment: Deployment) -> None:
+    # Browsers send Origin: null when the page's Referrer-Policy is no-referrer (Fetch standard)
+    _, link = asked_and_mailed(deployment)
+    assert decide(link, "approve", open_link(link).csrf, origin="null").title == "Approved"
+
+
 @pytest.mark.parametrize("csrf_case", ["missing", "wrong", "no cookie", "other origin"])
 def test_post_needs_the_pages_csrf_token(deployment: Deployment, csrf_case: str) -> None:
     _request_id, link = asked_and_mailed(deployment)
