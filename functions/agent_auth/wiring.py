@@ -1,16 +1,19 @@
-"""The composition root: settings and AWS clients in, ready use cases out. Nothing else builds adapters."""
+"""The composition root: settings and AWS clients in, ready use cases out. Nothing else builds adapters.
+
+Each function imports only what its own use case needs at module level; the approval and email
+modules are imported inside their builders, so the token handler's cold start never pays for them
+(performance target 3).
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from agent_auth.adapters.aws import AwsClients
 from agent_auth.adapters.dynamodb import AgentTable, AuditTable, ReplayTable
 from agent_auth.adapters.jit_tables import GrantTable, RequestTable
 from agent_auth.adapters.jwks_fetcher import HttpKeyFetcher
 from agent_auth.adapters.kms import KmsPublicKeys, KmsSigner
-from agent_auth.adapters.kms_mac import KmsMac
-from agent_auth.adapters.ses import SesMailer
-from agent_auth.approvals.notifier import Notifier
-from agent_auth.approvals.service import ApprovalService
 from agent_auth.clock import Clock, default_clock
 from agent_auth.config import Settings
 from agent_auth.oauth.access_request_grant import AccessRequestGrant
@@ -22,6 +25,10 @@ from agent_auth.oauth.client_endpoint import ClientEndpoint, ClientOperation
 from agent_auth.oauth.grants import GrantRegistry
 from agent_auth.oauth.token_endpoint import TokenOperation
 from agent_auth.ports import Signer
+
+if TYPE_CHECKING:
+    from agent_auth.approvals.notifier import Notifier
+    from agent_auth.approvals.service import ApprovalService
 
 SUPPORTED_GRANT_TYPES = (ClientCredentialsGrant.grant_type, AccessRequestGrant.grant_type)
 """What discovery advertises; a test holds it equal to what grant_registry builds."""
@@ -81,6 +88,9 @@ def access_request_endpoint(
 
 
 def approval_service(settings: Settings, clients: AwsClients, clock: Clock | None = None) -> ApprovalService:
+    from agent_auth.adapters.kms_mac import KmsMac
+    from agent_auth.approvals.service import ApprovalService
+
     return ApprovalService(
         requests=requests_table(settings, clients),
         groups=AgentTable(clients.dynamodb, settings.agents_table),
@@ -91,6 +101,10 @@ def approval_service(settings: Settings, clients: AwsClients, clock: Clock | Non
 
 
 def notifier(settings: Settings, clients: AwsClients, clock: Clock | None = None) -> Notifier:
+    from agent_auth.adapters.kms_mac import KmsMac
+    from agent_auth.adapters.ses import SesMailer
+    from agent_auth.approvals.notifier import Notifier
+
     return Notifier(
         issuer=settings.issuer,
         sender=settings.require("mail_from"),

@@ -2,7 +2,9 @@
 
 - The access-requests table's stream: moto records stream changes but serves no stream API we can
   poll, so a thread reads moto's own stream records and calls the notifier's lambda_handler with the
-  same event shape Lambda would, as the event source mapping does on AWS.
+  same event shape Lambda would, as the event source mapping does on AWS. The thread sleeps until a
+  request to /access-requests has been answered (the only writer of new requests), so it costs the
+  other requests nothing.
 - The mailbox: every email SES accepted, as `GET /_dev/mailbox` shows it.
 - The clock: `POST /_dev/clock` with `advance=SECONDS` moves the handlers' clock forward, to see grants
   and requests expire without waiting.
@@ -26,12 +28,12 @@ ACCOUNT = "123456789012"
 
 
 class StreamPump:
-    def __init__(self, region: str, table: str, interval: float = 0.05) -> None:
+    def __init__(self, region: str, table: str) -> None:
         self._region = region
         self._table = table
-        self._interval = interval
         self._seen = 0
-        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._stopping = False
         self._handler = load_handler(routes.NOTIFIER)
         self._thread = threading.Thread(target=self._run, name="agent-auth-stream", daemon=True)
         self.errors: list[str] = []
@@ -40,8 +42,21 @@ class StreamPump:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping = True
+        self._wake.set()
         self._thread.join(timeout=5)
+
+    def after(self, handler: Any) -> Any:
+        """`handler`, then wake the pump: new stream records may be waiting."""
+
+        def handle_then_wake(event: dict[str, Any], context: object) -> dict[str, Any]:
+            try:
+                result: dict[str, Any] = handler(event, context)
+                return result
+            finally:
+                self._wake.set()
+
+        return handle_then_wake
 
     def _records(self) -> list[Any]:
         from moto.dynamodb.models import dynamodb_backends
@@ -59,7 +74,11 @@ class StreamPump:
         return len(records)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
             try:
                 self.pump_once()
             except Exception as exc:

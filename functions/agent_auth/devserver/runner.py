@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent_auth import routes
 from agent_auth.adapters.aws import AwsClients
 from agent_auth.clock import OffsetClock, set_default_clock
 from agent_auth.config import Settings
@@ -79,6 +80,8 @@ class DevEnvironment:
         )
         os.environ.update(self.settings.to_env())
         self._stream = StreamPump(REGION, self.settings.requests_table)
+        for path in routes.ACCESS_REQUESTS.paths:
+            self._server.routes[path] = self._stream.after(self._server.routes[path])
         self._stream.start()
         target = self.target(clients)
         apply_policy(target, policy)

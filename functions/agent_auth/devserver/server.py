@@ -60,6 +60,9 @@ class DevServer(ThreadingHTTPServer):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Buffered: the status line, headers and body leave in one send when the request is done
+    # (BaseHTTPRequestHandler flushes wfile after each request), instead of two small packets.
+    wbufsize = -1
     server: DevServer
 
     def _serve(self) -> None:
