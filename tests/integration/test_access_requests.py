@@ -36,6 +36,14 @@ def state(d: Deployment) -> tuple[Any, ...]:
     return tuple(sorted(map(repr, d.scan(t))) for t in (s.requests_table, s.grants_table, s.agents_table))
 
 
+def audited_once(d: Deployment, action: Any) -> Any:
+    """Run `action`; exactly one audit record must come of it."""
+    before = len(d.audit_records())
+    result = action()
+    assert len(d.audit_records()) == before + 1
+    return result
+
+
 def verify(access_token: str) -> dict[str, Any]:
     keys = KeySet.import_key_set(json.loads(wellknown.lambda_handler(load_event("jwks.json"), None)["body"]))
     return dict(jose_jwt.decode(access_token, keys, algorithms=["RS256"]).claims)
@@ -234,12 +242,13 @@ def test_tampered_links_get_an_error_page_and_change_nothing(
     deployment: Deployment, name: str, value: str
 ) -> None:
     _, link = asked_and_mailed(deployment)
+    real_csrf = open_link(link).csrf
     before = state(deployment)
     bad = _tamper(link, name, value)
-    assert open_link(bad).status == 403
-    real_csrf = open_link(link).csrf
-    assert decide(bad, "approve", real_csrf).status == 403
+    assert audited_once(deployment, lambda: open_link(bad)).status == 403
+    assert audited_once(deployment, lambda: decide(bad, "approve", real_csrf)).status == 403
     assert state(deployment) == before
+    assert deployment.audit_records()[0]["decision"] == "deny"
 
 
 def test_a_link_for_another_request_is_invalid(deployment: Deployment) -> None:
@@ -268,14 +277,13 @@ def test_post_needs_the_pages_csrf_token(deployment: Deployment, csrf_case: str)
     _request_id, link = asked_and_mailed(deployment)
     csrf = open_link(link).csrf
     before = state(deployment)
-    if csrf_case == "missing":
-        page = decide(link, "approve", None, cookie=csrf)
-    elif csrf_case == "wrong":
-        page = decide(link, "approve", "x" * 32, cookie=csrf)
-    elif csrf_case == "no cookie":
-        page = decide(link, "approve", csrf, cookie="")
-    else:
-        page = decide(link, "approve", csrf, origin="https://evil.example.com")
+    attempts = {
+        "missing": lambda: decide(link, "approve", None, cookie=csrf),
+        "wrong": lambda: decide(link, "approve", "x" * 32, cookie=csrf),
+        "no cookie": lambda: decide(link, "approve", csrf, cookie=""),
+        "other origin": lambda: decide(link, "approve", csrf, origin="https://evil.example.com"),
+    }
+    page = audited_once(deployment, attempts[csrf_case])
     assert page.status == 403 and state(deployment) == before
     assert deployment.audit_records()[0]["reason"] == "csrf"
 

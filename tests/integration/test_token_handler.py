@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import pytest
@@ -111,6 +112,14 @@ def test_base64_encoded_body_is_decoded(deployment: Deployment) -> None:
     assert status == 200, body
 
 
+def test_assertion_audience_may_be_the_issuer_and_unknown_parameters_are_ignored(
+    deployment: Deployment,
+) -> None:
+    assertion = _assertion(deployment, aud=ISSUER)  # RFC 7523 §3: the issuer identifies us too
+    status, _, body = call(post(_jwt_form(assertion, scope="crm.contacts.read", unknown_param="ignored")))
+    assert status == 200, body
+
+
 @pytest.mark.parametrize("key_name", ["rsa", "ec", "ed"])
 def test_private_key_jwt_with_each_key_type(deployment: Deployment, key_name: str) -> None:
     key = deployment.keys[key_name]
@@ -182,6 +191,16 @@ def _forged(deployment: Deployment) -> str:
     from tests.support import rsa_key
 
     return rsa_key(kid="rsa-1").assertion("signing-agent", TOKEN_URL)
+
+
+def _pinned_mismatch(deployment: Deployment) -> str:
+    """Signed by the registered RSA key, but with PS256 while the key is pinned to RS256."""
+    import jwt
+
+    key = deployment.keys["rsa"]
+    now = int(time.time())
+    claims = {"iss": "signing-agent", "sub": "signing-agent", "aud": TOKEN_URL, "exp": now + 60, "jti": "pin"}
+    return jwt.encode(claims, key.private, algorithm="PS256", headers={"kid": key.jwk["kid"]})
 
 
 def _duplicate_claims(deployment: Deployment) -> str:
@@ -376,6 +395,24 @@ BAD = {
         401,
         "invalid_client",
         "assertion_header_refused",
+    ),
+    "x5u header": (
+        lambda d: post(_jwt_form(_assertion(d, headers={"x5u": "https://evil.example.com/cert.pem"}))),
+        401,
+        "invalid_client",
+        "assertion_header_refused",
+    ),
+    "algorithm other than the key's pin": (
+        lambda d: post(_jwt_form(_pinned_mismatch(d))),
+        401,
+        "invalid_client",
+        "assertion_alg_not_pinned",
+    ),
+    "unknown kid": (
+        lambda d: post(_jwt_form(_assertion(d, headers={"kid": "nobody"}))),
+        401,
+        "invalid_client",
+        "assertion_unknown_kid",
     ),
     "embedded jwk header": (
         lambda d: post(_jwt_form(_assertion(d, headers={"jwk": d.keys["rsa"].jwk}))),

@@ -94,6 +94,21 @@ class ApprovalService:
         )
         return page
 
+    def malformed(self, action: str, request_id: str, meta: dict[str, str]) -> Page:
+        """A link missing its fields or with a signature that is not even base64url: refused, audited."""
+        self._audit.write(
+            AuditRecord(
+                action=action,
+                decision="deny",
+                at=self._clock.now(),
+                reason="malformed_link",
+                request_id=meta.get("request_id"),
+                source_ip=meta.get("source_ip"),
+                details={"access_request": request_id[:64], "status": INVALID.status},
+            )
+        )
+        return INVALID
+
     def refuse(self, link: ApprovalLink, reason: str, meta: dict[str, str]) -> None:
         """Audit a decision refused before it was looked at (a missing or wrong CSRF token)."""
         request = self._requests.get_request(link.request_id) if len(link.request_id) <= 64 else None

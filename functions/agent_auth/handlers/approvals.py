@@ -17,7 +17,7 @@ from agent_auth import wiring
 from agent_auth.adapters.aws import AwsClients
 from agent_auth.approvals.links import LinkInvalid, parse_link
 from agent_auth.approvals.pages import PAGE_HEADERS, render
-from agent_auth.approvals.service import INVALID, ApprovalService, Page
+from agent_auth.approvals.service import ApprovalService, Page
 from agent_auth.config import Settings
 from agent_auth.errors import InvalidRequest
 from agent_auth.web.forms import parse_form
@@ -67,7 +67,9 @@ def view(request: Request) -> Response:
     try:
         link = parse_link(request.path_params["request_id"], _link_params(request))
     except LinkInvalid:
-        return _page(INVALID, request)
+        return _page(
+            service().malformed("approval.view", request.path_params["request_id"], _meta(request)), request
+        )
     return _page(service().view(link, _meta(request)), request, csrf=secrets.token_urlsafe(24))
 
 
@@ -78,7 +80,9 @@ def decide(request: Request) -> Response:
     try:
         link = parse_link(request.path_params["request_id"], params)
     except LinkInvalid:
-        return _page(INVALID, request)
+        return _page(
+            service().malformed("approval.decide", request.path_params["request_id"], _meta(request)), request
+        )
     decision = form.get("decision")
     if decision not in ("approve", "deny"):
         raise InvalidRequest("decision must be approve or deny", reason="bad_decision")
