@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -51,6 +51,27 @@ def aws_call() -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError) as exc:
         raise DependencyFailure(type(exc).__name__) from exc
+
+
+def cancelled_by_condition(error: ClientError) -> bool:
+    reasons = error.response.get("CancellationReasons") or []
+    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+
+
+def conditional_write(call: Callable[[], object]) -> bool:
+    """Run a conditional write or transaction: False when its condition failed (someone else got there
+    first, or the item expired), True when it was written. Any other AWS failure is DependencyFailure."""
+    try:
+        with aws_call():
+            call()
+    except DependencyFailure as failure:
+        cause = failure.__cause__
+        if isinstance(cause, ClientError) and (
+            is_conditional_failure(cause) or cancelled_by_condition(cause)
+        ):
+            return False
+        raise
+    return True
 
 
 def numbers_to_int(value: Any) -> Any:
@@ -172,16 +193,12 @@ class AgentTable:
         # One transaction holds 100 writes; larger policies go in chunks, the policy item and the
         # audit record last, so an interrupted apply is visible and a re-run finishes it.
         chunks = [writes[max(0, end - 100) : end] for end in range(len(writes), 0, -100)][::-1]
-        try:
-            with aws_call():
-                for chunk in chunks:
-                    self._client.transact_write_items(TransactItems=chunk)
-        except DependencyFailure as failure:
-            cause = failure.__cause__
-            if isinstance(cause, ClientError) and cancelled_by_condition(cause):
-                return False
-            raise
-        return True
+
+        def write_chunks() -> None:
+            for chunk in chunks:
+                self._client.transact_write_items(TransactItems=chunk)
+
+        return conditional_write(write_chunks)
 
     def set_secret_hash(
         self, client_id: str, secret_hash: str, rotated_at: str, audit: dict[str, Any]
@@ -202,20 +219,7 @@ class AgentTable:
                 },
             }
         }
-        try:
-            with aws_call():
-                self._client.transact_write_items(TransactItems=[update, audit])
-        except DependencyFailure as failure:
-            cause = failure.__cause__
-            if isinstance(cause, ClientError) and cancelled_by_condition(cause):
-                return False
-            raise
-        return True
-
-
-def cancelled_by_condition(error: ClientError) -> bool:
-    reasons = error.response.get("CancellationReasons") or []
-    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+        return conditional_write(lambda: self._client.transact_write_items(TransactItems=[update, audit]))
 
 
 class ReplayTable:
@@ -224,20 +228,15 @@ class ReplayTable:
         self._table = table
 
     def remember_once(self, key: str, expires_at: int, now: int) -> bool:
-        try:
-            with aws_call():
-                self._client.put_item(
-                    TableName=self._table,
-                    Item={"pk": {"S": key}, "expires_at": {"N": str(expires_at)}},
-                    # An expired marker may be overwritten: TTL deletion lags, the expiry is checked here.
-                    ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
-                    ExpressionAttributeValues={":now": {"N": str(now)}},
-                )
-        except DependencyFailure as failure:
-            if isinstance(failure.__cause__, ClientError) and is_conditional_failure(failure.__cause__):
-                return False
-            raise
-        return True
+        return conditional_write(
+            lambda: self._client.put_item(
+                TableName=self._table,
+                Item={"pk": {"S": key}, "expires_at": {"N": str(expires_at)}},
+                # An expired marker may be overwritten: TTL deletion lags, the expiry is checked here.
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+            )
+        )
 
 
 class AuditTable:

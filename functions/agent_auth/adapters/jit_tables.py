@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from agent_auth.adapters.dynamodb import (
-    aws_call,
-    cancelled_by_condition,
-    from_item,
-    is_conditional_failure,
-    numbers_to_int,
-    to_item,
-)
-from agent_auth.errors import DependencyFailure
+from agent_auth.adapters.dynamodb import aws_call, conditional_write, from_item, numbers_to_int, to_item
 from agent_auth.oauth.jit_grants import is_usable
 
 PURGE_AFTER = 7 * 86400
@@ -65,20 +55,15 @@ class RequestTable:
         return _plain(item) if item else None
 
     def note_poll(self, request_id: str, now: int, interval: int) -> bool:
-        try:
-            with aws_call():
-                self._client.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": request_id}},
-                    UpdateExpression="SET last_polled_at = :now",
-                    ConditionExpression="attribute_not_exists(last_polled_at) OR last_polled_at <= :due",
-                    ExpressionAttributeValues={":now": {"N": str(now)}, ":due": {"N": str(now - interval)}},
-                )
-        except DependencyFailure as failure:
-            if isinstance(failure.__cause__, ClientError) and is_conditional_failure(failure.__cause__):
-                return False
-            raise
-        return True
+        return conditional_write(
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": request_id}},
+                UpdateExpression="SET last_polled_at = :now",
+                ConditionExpression="attribute_not_exists(last_polled_at) OR last_polled_at <= :due",
+                ExpressionAttributeValues={":now": {"N": str(now)}, ":due": {"N": str(now - interval)}},
+            )
+        )
 
     def decide(
         self,
@@ -108,14 +93,7 @@ class RequestTable:
             }
         }
         writes = [update, audit] + ([self._grant_put(grant)] if grant else [])
-        try:
-            with aws_call():
-                self._client.transact_write_items(TransactItems=writes)
-        except DependencyFailure as failure:
-            if isinstance(failure.__cause__, ClientError) and cancelled_by_condition(failure.__cause__):
-                return False
-            raise
-        return True
+        return conditional_write(lambda: self._client.transact_write_items(TransactItems=writes))
 
     def list_requests(self, limit: int = 200) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -153,23 +131,16 @@ class GrantTable:
         return _plain(item) if item else None
 
     def consume(self, client_id: str, grant_id: str, now: int) -> bool:
-        try:
-            with aws_call():
-                self._client.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": f"client#{client_id}"}, "sk": {"S": grant_id}},
-                    UpdateExpression="SET #c = :true, consumed_at = :now",
-                    ConditionExpression=(
-                        "attribute_exists(pk) AND attribute_not_exists(#c) AND ends_at > :now"
-                    ),
-                    ExpressionAttributeNames={"#c": "consumed"},  # a DynamoDB reserved word
-                    ExpressionAttributeValues={":true": {"BOOL": True}, ":now": {"N": str(now)}},
-                )
-        except DependencyFailure as failure:
-            if isinstance(failure.__cause__, ClientError) and is_conditional_failure(failure.__cause__):
-                return False
-            raise
-        return True
+        return conditional_write(
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"client#{client_id}"}, "sk": {"S": grant_id}},
+                UpdateExpression="SET #c = :true, consumed_at = :now",
+                ConditionExpression=("attribute_exists(pk) AND attribute_not_exists(#c) AND ends_at > :now"),
+                ExpressionAttributeNames={"#c": "consumed"},  # a DynamoDB reserved word
+                ExpressionAttributeValues={":true": {"BOOL": True}, ":now": {"N": str(now)}},
+            )
+        )
 
     def revoke(self, client_id: str, grant_id: str, now: int, audit: dict[str, Any]) -> bool:
         """End a grant at once; False when there is no such grant."""
@@ -182,11 +153,4 @@ class GrantTable:
                 "ExpressionAttributeValues": {":true": {"BOOL": True}, ":now": {"N": str(now)}},
             }
         }
-        try:
-            with aws_call():
-                self._client.transact_write_items(TransactItems=[update, audit])
-        except DependencyFailure as failure:
-            if isinstance(failure.__cause__, ClientError) and cancelled_by_condition(failure.__cause__):
-                return False
-            raise
-        return True
+        return conditional_write(lambda: self._client.transact_write_items(TransactItems=[update, audit]))
