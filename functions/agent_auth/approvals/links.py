@@ -7,6 +7,7 @@ audited.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote, urlencode
@@ -20,6 +21,9 @@ class MacSigner(Protocol):
 
 class MacVerifier(Protocol):
     def verify_mac(self, message: bytes, mac: bytes) -> bool: ...
+
+
+_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
 class LinkInvalid(Exception):
@@ -58,7 +62,7 @@ def link_url(issuer: str, link: ApprovalLink) -> str:
 
 def parse_link(request_id: str, params: dict[str, str | None]) -> ApprovalLink:
     approver, expires, sig = params.get("approver"), params.get("expires"), params.get("sig")
-    if not approver or not expires or not sig or not expires.isdigit() or len(expires) > 12 or len(sig) > 200:
+    if not approver or not expires or not sig or not _DIGITS.fullmatch(expires) or len(sig) > 200:
         raise LinkInvalid("incomplete link")
     try:
         signature = b64url_decode(sig)

@@ -92,7 +92,7 @@ def decide(request: Request) -> Response:
     origin = request.header("origin")
     issuer = urlsplit(settings().issuer)
     ours = (None, "null", f"{issuer.scheme}://{issuer.netloc}")
-    if not sent or not hmac.compare_digest(sent, expected) or origin not in ours:
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()) or origin not in ours:
         page = Page(
             403,
             "Please use the page from your email",

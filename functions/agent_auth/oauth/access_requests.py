@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -151,7 +152,7 @@ class AccessRequestOperation:
     def _duration(raw: str | None, rule: Rule) -> int:
         if raw is None:
             return rule.max_duration
-        if not raw.isdigit() or len(raw) > 9:
+        if not re.fullmatch(r"[0-9]{1,9}", raw):
             raise InvalidRequest("duration must be a number of seconds", reason="bad_duration")
         seconds = int(raw)
         if seconds < MIN_DURATION:

@@ -72,7 +72,7 @@ class AssertionVerifier:
     def verify(self, assertion: str, client: dict[str, Any]) -> None:
         header, claims = _split(assertion)
         alg = header.get("alg")
-        if alg not in ASYMMETRIC_ALGS:
+        if not isinstance(alg, str) or alg not in ASYMMETRIC_ALGS:
             raise _fail("assertion_alg_refused")
         if FORBIDDEN_HEADERS & set(header):
             raise _fail("assertion_header_refused")
@@ -94,8 +94,9 @@ class AssertionVerifier:
         if not any(isinstance(a, str) and a in self._audiences for a in audiences):
             raise _fail("assertion_audience")
         exp = claims.get("exp")
-        if not isinstance(exp, int | float) or isinstance(exp, bool):
+        if not _is_number(exp):
             raise _fail("assertion_exp_missing")
+        assert isinstance(exp, int | float)
         if exp <= now - SKEW:
             raise _fail("assertion_expired")
         if exp > now + MAX_LIFETIME + SKEW:
@@ -169,4 +170,5 @@ def _parse_keys(source: str) -> dict[str, _Key]:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A JSON number a time can be: finite and within a sane range (a 400-digit iat is not a time)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and -1e12 < value < 1e12

@@ -88,8 +88,8 @@ def _parse_basic(header: str) -> tuple[str, str]:
     if scheme.lower() != "basic" or not encoded:
         raise InvalidClient(AUTH_FAILED, reason="malformed_basic_header", used_header=True)
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+        decoded = base64.b64decode(encoded.strip().encode("ascii"), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError) as exc:
         raise InvalidClient(AUTH_FAILED, reason="malformed_basic_header", used_header=True) from exc
     client_id, sep, secret = decoded.partition(":")
     if not sep or not client_id or not secret:

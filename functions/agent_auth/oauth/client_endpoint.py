@@ -46,6 +46,9 @@ class ClientOperation(Protocol):
     def perform(self, client: AuthenticatedClient, form: Form, now: int) -> Outcome: ...
 
 
+_INTERNAL = AgentAuthError("Internal error", reason="internal_error")
+
+
 class ClientEndpoint:
     def __init__(
         self, *, operation: ClientOperation, authenticator: ClientAuthenticator, audit: AuditLog, clock: Clock
@@ -67,6 +70,10 @@ class ClientEndpoint:
                 ) from failure
         except AgentAuthError as error:
             self._audit.write(attempt.record(request, self._clock.now(), error=error))
+            raise
+        except Exception:
+            # A bug, not a decision: still one record (nothing was issued), then the resolver's 500.
+            self._audit.write(attempt.record(request, self._clock.now(), error=_INTERNAL))
             raise
         self._audit.write(attempt.record(request, self._clock.now(), outcome=outcome))
         return outcome

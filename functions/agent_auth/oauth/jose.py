@@ -45,11 +45,18 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _no_constants(name: str) -> Any:
+    raise MalformedJose(f"{name} is not JSON")  # NaN and Infinity are Python's extension, not RFC 8259
+
+
 def strict_json_object(data: bytes) -> dict[str, Any]:
-    """RFC 7515 §5.2 / RFC 7519 §4: refuse duplicate member names rather than pick one."""
+    """RFC 7515 §5.2 / RFC 7519 §4: refuse duplicate member names rather than pick one; and only
+    RFC 8259 JSON (no NaN or Infinity, no lone surrogates), so every value is usable as it is."""
     try:
-        value = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = data.decode("utf-8")
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # fails on a lone surrogate (\ud800)
+    except (UnicodeError, ValueError, RecursionError) as exc:
         raise MalformedJose("not a JSON object") from exc
     if not isinstance(value, dict):
         raise MalformedJose("not a JSON object")

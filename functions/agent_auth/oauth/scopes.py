@@ -46,7 +46,12 @@ def parse_scope(raw: str | None) -> list[str] | None:
 
 def check_resource(value: str) -> str:
     """RFC 8707 §2: an absolute URI without a fragment."""
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:  # e.g. "http://[x": an invalid IPv6 literal
+        raise InvalidTarget(
+            "The resource parameter must be an absolute URI", reason="malformed_resource"
+        ) from exc
     if not parts.scheme or not parts.netloc or parts.fragment or "#" in value:
         raise InvalidTarget("The resource parameter must be an absolute URI", reason="malformed_resource")
     return value
