@@ -81,6 +81,12 @@ class AccessDenied(OAuthError):
     status = 403
 
 
+class PollAccessDenied(AccessDenied):
+    """At the token endpoint every error but invalid_client is a 400 (RFC 6749 §5.2, CIBA §11)."""
+
+    status = 400
+
+
 class AuthorizationPending(OAuthError):
     """CIBA §11 / RFC 8628 §3.5: the request is still waiting for a human."""
 

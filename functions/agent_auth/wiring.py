@@ -93,7 +93,7 @@ def approval_service(settings: Settings, clients: AwsClients, clock: Clock | Non
 
     return ApprovalService(
         requests=requests_table(settings, clients),
-        groups=AgentTable(clients.dynamodb, settings.agents_table),
+        agents=AgentTable(clients.dynamodb, settings.agents_table),
         mac=KmsMac(clients.kms, settings.require("approval_key_arn")),
         audit=AuditTable(clients.dynamodb, settings.audit_table, settings.audit_retention_days),
         clock=clock or default_clock(),

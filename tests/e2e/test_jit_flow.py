@@ -45,7 +45,7 @@ def poll(server: DevServer, request_id: str) -> httpx2.Response:
 
 
 def advance(server: DevServer, seconds: int) -> None:
-    assert httpx2.post(f"{server.issuer}/_dev/clock", data={"advance": str(seconds)}).status_code == 200
+    assert httpx2.post(f"{server.issuer}/_dev/clock", json={"advance": seconds}).status_code == 200
 
 
 def test_ask_mail_open_approve_poll_and_expire(dev_server: DevServer) -> None:

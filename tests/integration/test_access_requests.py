@@ -387,3 +387,81 @@ def test_approve_and_deny_racing_have_exactly_one_winner(
     assert len(deployment.scan(deployment.settings.grants_table)) == (
         1 if final["status"] == "approved" else 0
     )
+
+
+# --- policy changes, dependency failures, unproven names (found in review) --------------------------
+
+
+def _apply(deployment: Deployment, change: Any) -> None:
+    from agent_auth.operations import apply_policy
+    from agent_auth.policy.compiler import load_policy
+    from tests.support import policy_document, write_policy
+
+    document = policy_document(deployment.keys)
+    change(document)
+    apply_policy(deployment.target, load_policy(str(write_policy(deployment.policy_file, document))))
+
+
+@pytest.mark.parametrize("change", ["rule removed", "scope now never"])
+def test_a_policy_change_ends_the_grants_it_no_longer_allows(
+    deployment: Deployment, clock: OffsetClock, change: str
+) -> None:
+    request_id, link = asked_and_mailed(deployment)
+    approve(link)
+    assert client_token(deployment, "crm.contacts.write")[0] == 200
+
+    def edit(document: dict[str, Any]) -> None:
+        bot = document["agents"]["support-bot"]
+        if change == "rule removed":
+            bot["jit"] = []
+        else:
+            bot["never"] = [*bot["never"], "crm.contacts.write"]
+            bot["jit"] = [{"role": "crm-reader", "approvers": "support-leads"}]
+
+    _apply(deployment, edit)
+    assert client_token(deployment, "crm.contacts.write")[1]["error"] == "invalid_scope"
+    clock.offset += 6
+    status, body = poll(deployment, request_id)
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+def test_a_request_the_policy_no_longer_allows_cannot_be_approved(deployment: Deployment) -> None:
+    request_id, link = asked_and_mailed(deployment)
+    csrf = open_link(link).csrf
+    _apply(deployment, lambda document: document["agents"]["support-bot"].update(jit=[]))
+    page = decide(link, "approve", csrf)
+    assert page.status == 409 and 'name="decision"' not in page.body
+    assert deployment.target.requests.get_request(request_id)["status"] == "pending"  # type: ignore[index]
+
+
+def test_a_kms_failure_does_not_use_up_a_single_use_grant(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_auth.adapters.kms import KmsSigner
+    from agent_auth.errors import DependencyFailure
+
+    status, body = ask(deployment, client="billing-agent")
+    assert status == 200
+    original = KmsSigner.sign
+
+    def failing(self: KmsSigner, signing_input: bytes) -> bytes:
+        raise DependencyFailure("KMS throttled")
+
+    monkeypatch.setattr(KmsSigner, "sign", failing)
+    assert poll(deployment, body["request_id"], client="billing-agent")[0] == 503
+    monkeypatch.setattr(KmsSigner, "sign", original)
+    assert poll(deployment, body["request_id"], client="billing-agent")[0] == 200
+
+
+def test_a_refused_post_does_not_record_the_unproven_approver(deployment: Deployment) -> None:
+    _, link = asked_and_mailed(deployment)
+    decide(link, "approve", None, cookie="x", approver="ceo@example.com")
+    record = deployment.audit_records()[0]
+    assert record["reason"] == "csrf" and "approver" not in record
+
+
+def test_a_poll_of_a_denied_request_is_a_400(deployment: Deployment) -> None:
+    request_id, link = asked_and_mailed(deployment)
+    decide(link, "deny", open_link(link).csrf)
+    status, body = poll(deployment, request_id)
+    assert (status, body["error"]) == (400, "access_denied")

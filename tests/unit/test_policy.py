@@ -185,3 +185,18 @@ def test_plan_lists_added_changed_removed() -> None:
 def test_plan_of_identical_policies_is_empty() -> None:
     document = compile_policy(parse_policy("p.yaml", BASE)).document
     assert plan_changes(document, document, ["bot"]).is_empty
+
+
+@pytest.mark.parametrize(
+    ("addition", "expected"),
+    [
+        ("    jit:\n      - scopes: []\n        auto: true\n", "at least 1 item"),
+        (
+            "    jwks:\n      keys:\n        - {kty: RSA, kid: [1], n: AQAB, e: AQAB}\n",
+            "kid must be a string",
+        ),
+    ],
+)
+def test_malformed_rules_and_keys_are_reported_not_crashed(addition: str, expected: str) -> None:
+    text = BASE if "jit" in addition else BASE.replace("client_secret_basic", "private_key_jwt")
+    assert any(expected in m for m in problems(text + addition))

@@ -54,8 +54,10 @@ def aws_call() -> Iterator[None]:
 
 
 def cancelled_by_condition(error: ClientError) -> bool:
+    """A transaction cancelled because a condition failed, or because another transaction was writing
+    the same item at that moment (TransactionConflict): either way, this one did not happen."""
     reasons = error.response.get("CancellationReasons") or []
-    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+    return any(r.get("Code") in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons)
 
 
 def conditional_write(call: Callable[[], object]) -> bool:
@@ -192,7 +194,18 @@ class AgentTable:
         writes.append(audit)
         # One transaction holds 100 writes; larger policies go in chunks, the policy item and the
         # audit record last, so an interrupted apply is visible and a re-run finishes it.
-        chunks = [writes[max(0, end - 100) : end] for end in range(len(writes), 0, -100)][::-1]
+        chunks = [writes[max(0, end - 99) : end] for end in range(len(writes), 0, -99)][::-1]
+        # Every earlier chunk checks the policy item too: an apply planned against another policy stops
+        # at its first chunk instead of writing half of itself.
+        check = {"ConditionCheck": {"TableName": self._table, "Key": {"pk": {"S": POLICY_KEY}}}}
+        check["ConditionCheck"].update(
+            {
+                k: v
+                for k, v in policy_write["Put"].items()
+                if k in ("ConditionExpression", "ExpressionAttributeValues")
+            }
+        )
+        chunks = [[*chunk, check] for chunk in chunks[:-1]] + chunks[-1:]
 
         def write_chunks() -> None:
             for chunk in chunks:

@@ -16,6 +16,7 @@ from agent_auth.approvals.links import ApprovalLink, MacVerifier, link_message
 from agent_auth.audit import AuditRecord
 from agent_auth.clock import Clock
 from agent_auth.oauth.access_requests import grant_for, request_digest
+from agent_auth.oauth.jit_grants import still_allowed
 
 
 class ApprovalRequests(Protocol):
@@ -35,6 +36,10 @@ class ApprovalRequests(Protocol):
 
 class Groups(Protocol):
     def group_members(self, group: str) -> list[str]: ...
+
+
+class PolicyReader(Groups, Protocol):
+    def get_client(self, client_id: str) -> dict[str, Any] | None: ...
 
 
 class ApprovalAudit(Protocol):
@@ -68,13 +73,13 @@ class ApprovalService:
         self,
         *,
         requests: ApprovalRequests,
-        groups: Groups,
+        agents: PolicyReader,
         mac: MacVerifier,
         audit: ApprovalAudit,
         clock: Clock,
     ) -> None:
         self._requests = requests
-        self._groups = groups
+        self._agents = agents
         self._mac = mac
         self._audit = audit
         self._clock = clock
@@ -110,13 +115,11 @@ class ApprovalService:
         return INVALID
 
     def refuse(self, link: ApprovalLink, reason: str, meta: dict[str, str]) -> None:
-        """Audit a decision refused before it was looked at (a missing or wrong CSRF token)."""
-        request = self._requests.get_request(link.request_id) if len(link.request_id) <= 64 else None
+        """Audit a decision refused before its link was verified (a missing or wrong CSRF token). The
+        link's approver is unproven here, so the record does not name one."""
         refused = Page(403, "Refused", reason)
         self._audit.write(
-            self._record(
-                "approval.decide", link=link, request=request, page=refused, reason=reason, meta=meta
-            )
+            self._record("approval.decide", link=link, request=None, page=refused, reason=reason, meta=meta)
         )
 
     def decide(self, link: ApprovalLink, decision: str, meta: dict[str, str]) -> Page:
@@ -148,6 +151,11 @@ class ApprovalService:
         # Someone else decided first (or it expired in between): show what happened.
         current = self._requests.get_request(request["request_id"]) or request
         page = self._outcome(current, now)
+        if current["status"] == "pending" and now < int(current["expires_at"]):
+            # A concurrent transaction was still in flight (TransactionConflict): nothing was decided.
+            page = Page(
+                409, "Please try again", "Another decision was being made at the same moment.", current
+            )
         self._audit.write(
             self._record(
                 "approval.decide", link=link, request=current, page=page, reason="already_decided", meta=meta
@@ -176,7 +184,7 @@ class ApprovalService:
                 request,
                 "owner",
             )
-        if link.approver not in self._groups.group_members(str(request.get("approvers") or "")):
+        if link.approver not in self._agents.group_members(str(request.get("approvers") or "")):
             return (
                 Page(
                     403,
@@ -189,6 +197,18 @@ class ApprovalService:
             )
         if request["status"] != "pending" or now >= int(request["expires_at"]):
             return self._outcome(request, now), request, "already_decided"
+        agent = self._agents.get_client(str(request["client_id"]))
+        if agent is None or not still_allowed(agent, request):
+            return (
+                Page(
+                    409,
+                    "This request is no longer allowed",
+                    "The policy changed since the agent asked: it may not hold this access any more.",
+                    request,
+                ),
+                request,
+                "policy_changed",
+            )
         return (
             Page(200, "Access request", "An agent asks for elevated access.", request, can_decide=True),
             request,

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 from agent_auth import routes
 from agent_auth.clock import OffsetClock
@@ -109,6 +108,10 @@ def mailbox(region: str) -> list[dict[str, str]]:
     return messages
 
 
+def _valid_advance(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10 * 365 * 86400
+
+
 def dev_routes(region: str, clock: OffsetClock) -> dict[str, Any]:
     """Development-only routes, as lambda_handler-shaped functions the dev server can mount."""
 
@@ -123,15 +126,24 @@ def dev_routes(region: str, clock: OffsetClock) -> dict[str, Any]:
 
     def clock_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         if event["httpMethod"] == "POST":
-            fields = parse_qs(event.get("body") or "")
-            raw = (fields.get("advance") or ["0"])[0]
-            if not raw.isdigit():
+            # JSON only: a web page in the developer's browser cannot send it cross-site without a CORS
+            # preflight, which this server never grants, so no page can move the clock.
+            content_type = next(
+                (v for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), ""
+            )
+            try:
+                advance = json.loads(event.get("body") or "")["advance"]
+            except (ValueError, KeyError, TypeError):
+                advance = None
+            if not content_type.startswith("application/json") or not _valid_advance(advance):
                 return {
                     "statusCode": 400,
                     "headers": {"Content-Type": "application/json"},
-                    "body": json.dumps({"error": "invalid_request", "error_description": "advance=SECONDS"}),
+                    "body": json.dumps(
+                        {"error": "invalid_request", "error_description": 'POST JSON {"advance": SECONDS}'}
+                    ),
                 }
-            clock.offset += int(raw)
+            clock.offset += advance
         return {
             "statusCode": 200,
             "headers": {"Content-Type": "application/json"},

@@ -10,18 +10,18 @@ from __future__ import annotations
 from typing import Any, ClassVar, Protocol
 
 from agent_auth.errors import (
-    AccessDenied,
     AuthorizationPending,
     ExpiredToken,
     InvalidGrant,
     InvalidRequest,
+    PollAccessDenied,
     SlowDown,
 )
 from agent_auth.oauth.access_requests import POLL_INTERVAL
 from agent_auth.oauth.access_token import access_token_claims, new_token_id, sign_jwt
 from agent_auth.oauth.client_endpoint import Outcome
 from agent_auth.oauth.grants import TokenContext
-from agent_auth.oauth.jit_grants import GrantStore, consume_single_use, is_usable
+from agent_auth.oauth.jit_grants import GrantStore, consume_single_use, is_usable, still_allowed
 from agent_auth.ports import Signer
 
 ACCESS_REQUEST_GRANT = "urn:agent-auth:grant-type:access-request"
@@ -58,7 +58,7 @@ class AccessRequestGrant:
             raise InvalidGrant("Unknown access request", reason="unknown_or_foreign_request")
         status = request["status"]
         if status == "denied":
-            raise AccessDenied("The access request was denied", reason="request_denied")
+            raise PollAccessDenied("The access request was denied", reason="request_denied")
         if status == "pending":
             if now >= int(request["expires_at"]):
                 raise ExpiredToken("The access request expired", reason="request_expired")
@@ -68,7 +68,8 @@ class AccessRequestGrant:
         grant = self._grants.get_grant(client.client_id, request_id)
         if grant is None or not is_usable(grant, now):
             raise InvalidGrant("The granted access has ended", reason="grant_ended")
-        consume_single_use(self._grants, [grant], now)
+        if not still_allowed(client.item, grant):
+            raise InvalidGrant("The granted access has ended", reason="grant_no_longer_allowed")
         lifetime = min(self._lifetime, int(grant["ends_at"]) - now)
         token_id = new_token_id()
         scope = " ".join(grant["scopes"])
@@ -83,9 +84,11 @@ class AccessRequestGrant:
             token_id=token_id,
             extra={"access_request": request_id, "approved_by": grant.get("approved_by")},
         )
+        access_token = sign_jwt(self._signer, claims)
+        consume_single_use(self._grants, [grant], now)  # after signing: a KMS failure keeps the grant
         return Outcome(
             response={
-                "access_token": sign_jwt(self._signer, claims),
+                "access_token": access_token,
                 "token_type": "Bearer",
                 "expires_in": lifetime,
                 "scope": scope,

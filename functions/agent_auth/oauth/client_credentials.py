@@ -11,7 +11,7 @@ from typing import ClassVar
 from agent_auth.oauth.access_token import access_token_claims, new_token_id, sign_jwt
 from agent_auth.oauth.client_endpoint import Outcome
 from agent_auth.oauth.grants import TokenContext
-from agent_auth.oauth.jit_grants import GrantStore, consume_single_use
+from agent_auth.oauth.jit_grants import GrantStore, consume_single_use, still_allowed
 from agent_auth.oauth.scopes import decide, parse_scope
 from agent_auth.ports import Signer
 
@@ -32,13 +32,11 @@ class ClientCredentialsGrant:
         requested = parse_scope(context.form.get("scope"))
         # Agents without just-in-time rules never hold grants: skip the read (one DynamoDB read per token).
         grants = (
-            self._grants.active_grants(client.client_id, now)
+            [g for g in self._grants.active_grants(client.client_id, now) if still_allowed(client.item, g)]
             if self._grants is not None and requested is not None and client.item.get("jit")
             else []
         )
         decision = decide(client.item, requested, context.form.get_all("resource"), grants)
-        if self._grants is not None:
-            consume_single_use(self._grants, list(decision.grants), now)
         lifetime = self._lifetime if decision.ends_at is None else min(self._lifetime, decision.ends_at - now)
         token_id = new_token_id()
         extra = {"access_request": decision.grants[0]["request_id"]} if len(decision.grants) == 1 else None
@@ -53,9 +51,13 @@ class ClientCredentialsGrant:
             token_id=token_id,
             extra=extra,
         )
+        access_token = sign_jwt(self._signer, claims)
+        if self._grants is not None:
+            # After signing: a KMS failure must not use up a single-use grant.
+            consume_single_use(self._grants, list(decision.grants), now)
         return Outcome(
             response={
-                "access_token": sign_jwt(self._signer, claims),
+                "access_token": access_token,
                 "token_type": "Bearer",
                 "expires_in": lifetime,
                 "scope": decision.scope,

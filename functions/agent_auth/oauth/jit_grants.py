@@ -31,6 +31,15 @@ def is_usable(grant: dict[str, Any], now: int) -> bool:
     )
 
 
+def still_allowed(agent: dict[str, Any], grant: dict[str, Any]) -> bool:
+    """A grant serves only while the policy that allowed it still does: its scopes are still requestable
+    by one of the agent's just-in-time rules, none is in `never`, and its audience is still reachable.
+    An operator who removes a rule or adds a scope to `never` ends such grants on the next request."""
+    requestable = {s for rule in agent.get("jit") or () for s in rule["scopes"]}
+    requestable -= set(agent.get("never") or ())
+    return set(grant["scopes"]) <= requestable and grant["audience"] in (agent.get("audiences") or {})
+
+
 def consume_single_use(store: GrantStore, grants: list[dict[str, Any]], now: int) -> None:
     for grant in grants:
         if grant.get("single_use") and not store.consume(grant["client_id"], grant["grant_id"], now):

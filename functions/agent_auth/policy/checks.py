@@ -210,6 +210,9 @@ def check_jwks(jwks: dict[str, Any]) -> list[tuple[str, Path]]:
         if alg not in jose.ALLOWED_ALGS[kind]:
             found.append((f"alg {alg!r} does not fit a {kind} key", at))
         kid = key.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            found.append(("kid must be a string", at))
+            continue
         if len(keys) > 1 and not kid:
             found.append(("with more than one key, every key needs a kid", at))
         if kid in kids:

@@ -75,7 +75,7 @@ class TrustedIssuer(Strict):
 
 class JitRule(Strict):
     role: Name | None = None
-    scopes: list[ScopeName] | None = None
+    scopes: list[ScopeName] | None = Field(default=None, min_length=1)
     approvers: Name | None = None
     auto: bool = False
     max_duration: int = 3600
