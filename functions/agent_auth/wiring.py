@@ -108,7 +108,7 @@ def notifier(settings: Settings, clients: AwsClients, clock: Clock | None = None
     return Notifier(
         issuer=settings.issuer,
         sender=settings.require("mail_from"),
-        groups=AgentTable(clients.dynamodb, settings.agents_table),
+        agents=AgentTable(clients.dynamodb, settings.agents_table),
         mac=KmsMac(clients.kms, settings.require("approval_key_arn")),
         mailer=SesMailer(clients.sesv2),
         audit=AuditTable(clients.dynamodb, settings.audit_table, settings.audit_retention_days),

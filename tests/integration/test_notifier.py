@@ -35,3 +35,6 @@ def test_a_failed_send_is_reported_for_retry(deployment: Deployment, monkeypatch
     notifier.notifier.cache_clear()
     result = notifier.lambda_handler(load_event("requests_stream_insert.json"), None)
     assert result == {"batchItemFailures": [{"itemIdentifier": "111000000000000000000001"}]}
+    record = deployment.audit_records()[0]
+    assert record["action"] == "approval.notify" and record["reason"] == "send_failed"
+    assert record["details"]["sent_to"] == []

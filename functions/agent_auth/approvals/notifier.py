@@ -28,7 +28,7 @@ class Notifier:
         *,
         issuer: str,
         sender: str,
-        groups: Groups,
+        agents: Groups,
         mac: MacSigner,
         mailer: Mailer,
         audit: AuditLog,
@@ -36,48 +36,55 @@ class Notifier:
     ) -> None:
         self._issuer = issuer
         self._sender = sender
-        self._groups = groups
+        self._agents = agents
         self._mac = mac
         self._mailer = mailer
         self._audit = audit
         self._clock = clock
 
     def notify(self, request: dict[str, Any]) -> list[str]:
+        """Email each approver; the audit record names who was sent a link, even when a later send
+        fails (the stream then retries the batch, and those approvers may get a second email)."""
         if request.get("status") != "pending" or not request.get("approvers"):
             return []
         owner = str(request["owner"]).lower()
-        approvers = [a for a in self._groups.group_members(str(request["approvers"])) if a.lower() != owner]
+        approvers = [a for a in self._agents.group_members(str(request["approvers"])) if a.lower() != owner]
         digest = request_digest(request)
-        for approver in approvers:
-            link = sign_link(
-                self._mac,
-                request_id=request["request_id"],
-                approver=approver,
-                digest=digest,
-                expires_at=int(request["expires_at"]),
-            )
-            self._mailer.send(
-                approval_email(
-                    sender=self._sender,
+        sent: list[str] = []
+        try:
+            for approver in approvers:
+                link = sign_link(
+                    self._mac,
+                    request_id=request["request_id"],
                     approver=approver,
-                    request=request,
-                    link=link_url(self._issuer, link),
-                    now=self._clock.now(),
+                    digest=digest,
+                    expires_at=int(request["expires_at"]),
+                )
+                self._mailer.send(
+                    approval_email(
+                        sender=self._sender,
+                        approver=approver,
+                        request=request,
+                        link=link_url(self._issuer, link),
+                        now=self._clock.now(),
+                    )
+                )
+                sent.append(approver)
+        finally:
+            failed = len(sent) < len(approvers)
+            self._audit.write(
+                AuditRecord(
+                    action="approval.notify",
+                    decision="allow" if sent and not failed else "deny",
+                    at=self._clock.now(),
+                    reason="send_failed" if failed else (None if approvers else "no_approvers"),
+                    client_id=request["client_id"],
+                    scope_requested=" ".join(request["scopes"]),
+                    details={
+                        "access_request": request["request_id"],
+                        "sent_to": sent,
+                        "group": request["approvers"],
+                    },
                 )
             )
-        self._audit.write(
-            AuditRecord(
-                action="approval.notify",
-                decision="allow" if approvers else "deny",
-                at=self._clock.now(),
-                reason=None if approvers else "no_approvers",
-                client_id=request["client_id"],
-                scope_requested=" ".join(request["scopes"]),
-                details={
-                    "access_request": request["request_id"],
-                    "approvers": approvers,
-                    "group": request["approvers"],
-                },
-            )
-        )
-        return approvers
+        return sent
