@@ -465,3 +465,19 @@ def test_a_poll_of_a_denied_request_is_a_400(deployment: Deployment) -> None:
     decide(link, "deny", open_link(link).csrf)
     status, body = poll(deployment, request_id)
     assert (status, body["error"]) == (400, "access_denied")
+
+
+@pytest.mark.parametrize("body", ["decision=maybe", "not a form at all", ""])
+def test_a_post_that_is_not_the_pages_form_is_refused_and_audited(deployment: Deployment, body: str) -> None:
+    from tests.integration.jit_support import _api_path
+    from tests.support import with_body
+
+    _, link = asked_and_mailed(deployment)
+    path = _api_path(link.split("?")[0].split(".com", 1)[1])
+    event = with_body(load_event("approval_decide.json"), body)
+    event.update(path=path, pathParameters={"request_id": path.rsplit("/", 1)[1]})
+    before = state(deployment)
+    from agent_auth.handlers import approvals
+
+    result = audited_once(deployment, lambda: approvals.lambda_handler(event, None))
+    assert result["statusCode"] == 403 and state(deployment) == before

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from agent_auth import wiring
 from agent_auth.adapters.aws import AwsClients
-from agent_auth.approvals.links import LinkInvalid, parse_link
+from agent_auth.approvals.links import ApprovalLink, LinkInvalid, parse_link
 from agent_auth.approvals.pages import PAGE_HEADERS, render
 from agent_auth.approvals.service import ApprovalService, Page
 from agent_auth.config import Settings
@@ -73,20 +73,29 @@ def view(request: Request) -> Response:
     return _page(service().view(link, _meta(request)), request, csrf=secrets.token_urlsafe(24))
 
 
+def _decision_form(request: Request) -> tuple[ApprovalLink, str, str] | None:
+    """The link, the decision and the CSRF token from the page's form; None when the POST is not the
+    page's form (wrong content type, link fields missing, no decision)."""
+    try:
+        form = parse_form(request)
+        link = parse_link(
+            request.path_params["request_id"], {n: form.get(n) for n in ("approver", "expires", "sig")}
+        )
+    except (InvalidRequest, LinkInvalid):
+        return None
+    decision = form.get("decision")
+    return (link, decision, form.get(CSRF_FIELD) or "") if decision in ("approve", "deny") else None
+
+
 @app.route("/approvals/{request_id}", ("POST",))
 def decide(request: Request) -> Response:
-    form = parse_form(request)
-    params = {name: form.get(name) for name in ("approver", "expires", "sig")}
-    try:
-        link = parse_link(request.path_params["request_id"], params)
-    except LinkInvalid:
+    submitted = _decision_form(request)
+    if submitted is None:
         return _page(
             service().malformed("approval.decide", request.path_params["request_id"], _meta(request)), request
         )
-    decision = form.get("decision")
-    if decision not in ("approve", "deny"):
-        raise InvalidRequest("decision must be approve or deny", reason="bad_decision")
-    sent, expected = form.get(CSRF_FIELD) or "", request.cookie(_cookie_name()) or ""
+    link, decision, sent = submitted
+    expected = request.cookie(_cookie_name()) or ""
     # Browsers send `Origin: null` from a page with Referrer-Policy: no-referrer (Fetch standard), so only
     # a foreign origin is refused here; the double-submit token is what proves the page was ours.
     origin = request.header("origin")
