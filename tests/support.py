@@ -7,9 +7,13 @@ import copy
 import json
 import secrets
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import urlencode
 
 import jwt
@@ -167,3 +171,50 @@ def policy_document(keys: dict[str, ClientKey]) -> dict[str, Any]:
 def write_policy(path: Path, document: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+@dataclass
+class AwsCallLog:
+    calls: Counter[str]
+    """"service:Operation" -> how many times it was called."""
+    clients_created: int = 0
+
+
+@contextmanager
+def recording_aws_calls() -> Iterator[AwsCallLog]:
+    """Every botocore API call and client creation made inside the block, whichever session made it."""
+    from botocore.client import BaseClient
+    from botocore.session import Session
+
+    log = AwsCallLog(Counter())
+    original_call, original_create = BaseClient._make_api_call, Session.create_client
+
+    def counting(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        log.calls[f"{self.meta.service_model.service_name}:{operation}"] += 1
+        return original_call(self, operation, params)
+
+    def creating(self: Session, *args: Any, **kwargs: Any) -> Any:
+        log.clients_created += 1
+        return original_create(self, *args, **kwargs)
+
+    with (
+        mock.patch.object(BaseClient, "_make_api_call", counting),
+        mock.patch.object(Session, "create_client", creating),
+    ):
+        yield log
+
+
+def serialize_aws_calls(monkeypatch: Any) -> None:
+    """moto's in-process backend is not thread-safe: make AWS calls one at a time, as DynamoDB
+    serializes writes to one item. Requests still interleave everywhere else."""
+    import threading
+
+    from botocore.client import BaseClient
+
+    lock, original = threading.Lock(), BaseClient._make_api_call
+
+    def serialized(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        with lock:
+            return original(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", serialized)

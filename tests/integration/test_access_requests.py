@@ -342,9 +342,8 @@ def test_approve_and_deny_racing_have_exactly_one_winner(
     """
     import threading
 
-    from botocore.client import BaseClient
-
     from agent_auth.adapters.jit_tables import RequestTable
+    from tests.support import serialize_aws_calls
 
     request_id, link = asked_and_mailed(deployment)
     other = next(
@@ -352,12 +351,8 @@ def test_approve_and_deny_racing_have_exactly_one_winner(
     )
     csrf_a, csrf_b = open_link(link).csrf, open_link(link_of(other)).csrf
 
-    aws_lock, barrier, reads = threading.Lock(), threading.Barrier(2, timeout=30), [0]
-    original_call, original_get = BaseClient._make_api_call, RequestTable.get_request
-
-    def serialized(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        with aws_lock:
-            return original_call(self, operation, params)
+    barrier, reads = threading.Barrier(2, timeout=30), [0]
+    original_get = RequestTable.get_request
 
     def get_then_wait(self: RequestTable, rid: str) -> dict[str, Any] | None:
         found = original_get(self, rid)
@@ -366,7 +361,7 @@ def test_approve_and_deny_racing_have_exactly_one_winner(
             barrier.wait()  # both deciders have now seen the request pending
         return found
 
-    monkeypatch.setattr(BaseClient, "_make_api_call", serialized)
+    serialize_aws_calls(monkeypatch)
     monkeypatch.setattr(RequestTable, "get_request", get_then_wait)
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [

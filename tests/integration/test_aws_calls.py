@@ -4,38 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Any
-from unittest import mock
 
 import pytest
-from botocore.client import BaseClient
-from botocore.session import Session
 
 from agent_auth.handlers import token
 from tests.conftest import ISSUER, Deployment
-from tests.support import JWT_BEARER, form, post_event
+from tests.support import JWT_BEARER, form, post_event, recording_aws_calls
 
 
 def count_calls(event: dict[str, Any]) -> tuple[int, Counter[str], int]:
-    original = BaseClient._make_api_call
-    original_create = Session.create_client
-    calls: Counter[str] = Counter()
-    created = 0
-
-    def counting(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        calls[f"{self.meta.service_model.service_name}:{operation}"] += 1
-        return original(self, operation, params)
-
-    def creating(self: Session, *args: Any, **kwargs: Any) -> Any:
-        nonlocal created
-        created += 1
-        return original_create(self, *args, **kwargs)
-
-    with (
-        mock.patch.object(BaseClient, "_make_api_call", counting),
-        mock.patch.object(Session, "create_client", creating),
-    ):
+    with recording_aws_calls() as log:
         status = token.lambda_handler(event, None)["statusCode"]
-    return status, calls, created
+    return status, log.calls, log.clients_created
 
 
 @pytest.fixture

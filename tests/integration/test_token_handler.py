@@ -529,20 +529,11 @@ def test_replayed_assertion_is_refused(deployment: Deployment) -> None:
 def test_concurrent_replay_gets_exactly_one_token(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from botocore.client import BaseClient
+    from tests.support import serialize_aws_calls
 
-    # moto's in-process backend is not thread-safe: serialize AWS calls, as DynamoDB serializes writes
-    # to one item. The requests still interleave everywhere else.
-    lock, original = threading.Lock(), BaseClient._make_api_call
-
-    def serialized(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        with lock:
-            return original(self, operation, params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", serialized)
+    serialize_aws_calls(monkeypatch)
     assertion = _assertion(deployment)
     token.endpoint()  # build once, outside the race
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -43,18 +42,13 @@ def test_metadata_lists_only_what_is_supported(deployment: Deployment, event: st
 
 
 def test_jwks_publishes_the_kms_public_key_fetched_once(deployment: Deployment) -> None:
-    from botocore.client import BaseClient
+    from collections import Counter
 
-    original = BaseClient._make_api_call
-    calls: list[str] = []
+    from tests.support import recording_aws_calls
 
-    def counting(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        calls.append(operation)
-        return original(self, operation, params)
-
-    with mock.patch.object(BaseClient, "_make_api_call", counting):
+    with recording_aws_calls() as log:
         bodies = [get("jwks.json")[2] for _ in range(3)]
-    assert calls == ["GetPublicKey"], "the public key is fetched once per execution environment"
+    assert log.calls == Counter({"kms:GetPublicKey": 1}), "the public key is fetched once per environment"
     [key] = bodies[0]["keys"]
     assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["use"] == "sig" and key["kid"]
     assert "d" not in key
