@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-
-def fingerprint(value: str) -> str:
-    """A short, stable hash for values that must be correlatable but never stored (a jti, a secret)."""
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
 
 
 def printable(value: str | None, limit: int = 64) -> str | None:

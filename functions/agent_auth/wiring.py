@@ -83,7 +83,7 @@ def token_endpoint(
 def access_request_endpoint(
     settings: Settings, clients: AwsClients, clock: Clock | None = None
 ) -> ClientEndpoint:
-    operation = AccessRequestOperation(requests_table(settings, clients), settings.issuer)
+    operation = AccessRequestOperation(requests_table(settings, clients))
     return _client_endpoint(settings, clients, clock or default_clock(), operation)
 
 

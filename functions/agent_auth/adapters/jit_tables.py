@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from agent_auth.adapters.dynamodb import aws_call, conditional_write, from_item, numbers_to_int, to_item
-from agent_auth.oauth.jit_grants import is_usable
 
 PURGE_AFTER = 7 * 86400
 
@@ -110,7 +109,7 @@ class GrantTable:
         self._client = client
         self._table = table
 
-    def active_grants(self, client_id: str, now: int) -> list[dict[str, Any]]:
+    def grants_of(self, client_id: str) -> list[dict[str, Any]]:
         with aws_call():
             result = self._client.query(
                 TableName=self._table,
@@ -118,7 +117,7 @@ class GrantTable:
                 ExpressionAttributeValues={":pk": {"S": f"client#{client_id}"}},
                 ConsistentRead=True,
             )
-        return [g for g in (_plain(i) for i in result["Items"]) if is_usable(g, now)]
+        return [_plain(i) for i in result["Items"]]
 
     def get_grant(self, client_id: str, grant_id: str) -> dict[str, Any] | None:
         with aws_call():

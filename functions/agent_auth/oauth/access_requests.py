@@ -72,9 +72,8 @@ def clean_reason(raw: str | None) -> str:
 class AccessRequestOperation:
     action = "access.request"
 
-    def __init__(self, store: RequestStore, issuer: str) -> None:
+    def __init__(self, store: RequestStore) -> None:
         self._store = store
-        self._issuer = issuer
 
     def validate(self, form: Form) -> None:
         if form.get("scope") is None:

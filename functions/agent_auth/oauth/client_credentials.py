@@ -11,7 +11,7 @@ from typing import ClassVar
 from agent_auth.oauth.access_token import access_token_claims, new_token_id, sign_jwt
 from agent_auth.oauth.client_endpoint import Outcome
 from agent_auth.oauth.grants import TokenContext
-from agent_auth.oauth.jit_grants import GrantStore, consume_single_use, still_allowed
+from agent_auth.oauth.jit_grants import GrantStore, consume_single_use, usable_grants
 from agent_auth.oauth.scopes import decide, parse_scope
 from agent_auth.ports import Signer
 
@@ -32,7 +32,7 @@ class ClientCredentialsGrant:
         requested = parse_scope(context.form.get("scope"))
         # Agents without just-in-time rules never hold grants: skip the read (one DynamoDB read per token).
         grants = (
-            [g for g in self._grants.active_grants(client.client_id, now) if still_allowed(client.item, g)]
+            usable_grants(self._grants, client.item, now)
             if self._grants is not None and requested is not None and client.item.get("jit")
             else []
         )

@@ -12,8 +12,8 @@ from agent_auth.errors import InvalidGrant
 
 
 class GrantStore(Protocol):
-    def active_grants(self, client_id: str, now: int) -> list[dict[str, Any]]:
-        """The client's grants that have not ended, been revoked or been consumed. One query."""
+    def grants_of(self, client_id: str) -> list[dict[str, Any]]:
+        """Every grant recorded for the client, ended or not (one query); `usable_grants` decides."""
         ...
 
     def get_grant(self, client_id: str, grant_id: str) -> dict[str, Any] | None: ...
@@ -38,6 +38,11 @@ def still_allowed(agent: dict[str, Any], grant: dict[str, Any]) -> bool:
     requestable = {s for rule in agent.get("jit") or () for s in rule["scopes"]}
     requestable -= set(agent.get("never") or ())
     return set(grant["scopes"]) <= requestable and grant["audience"] in (agent.get("audiences") or {})
+
+
+def usable_grants(store: GrantStore, agent: dict[str, Any], now: int) -> list[dict[str, Any]]:
+    """The agent's grants a token may draw on now: not ended, revoked or consumed, and still allowed."""
+    return [g for g in store.grants_of(agent["client_id"]) if is_usable(g, now) and still_allowed(agent, g)]
 
 
 def consume_single_use(store: GrantStore, grants: list[dict[str, Any]], now: int) -> None:

@@ -1,4 +1,4 @@
-"""Small JOSE pieces we need without a library: base64url, strict JSON, JWK thumbprints and kids.
+"""Small JOSE pieces we need without a library: base64url, strict JSON, JWK parsing and kids.
 
 Verification of client assertions goes through PyJWT (client_assertion.py); issuing is plain JWS
 compact serialization over a Signer, so the private key never leaves KMS.
@@ -77,13 +77,6 @@ ALLOWED_ALGS = {"RSA": ("RS256", "PS256"), "EC:P-256": ("ES256",), "OKP:Ed25519"
 def key_type(jwk: dict[str, Any]) -> str:
     kty = jwk.get("kty")
     return f"{kty}:{jwk.get('crv')}" if kty in ("EC", "OKP") else str(kty)
-
-
-def thumbprint(jwk: dict[str, Any]) -> str:
-    """RFC 7638 JWK thumbprint (SHA-256) over the required public members."""
-    members = PUBLIC_MEMBERS[str(jwk["kty"])]
-    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
-    return b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())
 
 
 def kid_for_key(key_arn: str) -> str:
