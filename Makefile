@@ -23,6 +23,7 @@ test: lint typecheck
 lint: $(INSTALLED)
 	$(BIN)/ruff check functions infra tests bench
 	$(BIN)/ruff format --check functions infra tests bench
+	PYTHONPATH=functions:infra $(BIN)/lint-imports
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from agent_auth.adapters.aws import AwsClients
-from agent_auth.clock import OffsetClock, SystemClock, set_default_clock
+from agent_auth.clock import OffsetClock, SystemClock, default_clock, set_default_clock
 from agent_auth.config import Settings
 from agent_auth.devserver.resources import create_resources
 from agent_auth.operations import SECRET_METHODS, Target, apply_policy, rotate_secret
 from agent_auth.policy.compiler import load_policy
+from agent_auth.wiring import operator_target
 from tests.support import ClientKey, ec_key, ed25519_key, policy_document, rsa_key, write_policy
 
 ISSUER = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/v1"
@@ -60,16 +61,9 @@ class Deployment:
 
 
 def _clear_handler_caches() -> None:
-    from agent_auth.handlers import access_requests, approvals, notifier, token, wellknown
+    from agent_auth.web.function import Container
 
-    token.endpoint.cache_clear()
-    access_requests.endpoint.cache_clear()
-    approvals.settings.cache_clear()
-    approvals.service.cache_clear()
-    notifier.notifier.cache_clear()
-    wellknown.settings.cache_clear()
-    wellknown.public_keys.cache_clear()
-    wellknown.metadata.cache_clear()
+    Container.reset_all()
 
 
 def make_deployment(
@@ -85,12 +79,13 @@ def make_deployment(
         monkeypatch.setenv(name, value)
     _clear_handler_caches()
     env = settings.to_env()
-    target = Target.connect(
+    target = operator_target(
         name="test",
         dynamodb=aws.dynamodb,
         table_names=lambda spec: env[spec.env_var],
         operator="tester",
         issuer=ISSUER,
+        clock=default_clock(),
     )
     policy_file = write_policy(tmp_path / "policy.yaml", policy_document(keys))
     policy = load_policy(str(policy_file))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,16 @@ def printable(value: str | None, limit: int = 64) -> str | None:
     return "".join(c if c.isprintable() else "?" for c in value[:limit])
 
 
+def unverified(value: str | None) -> str | None:
+    """Input nobody has vouched for, as a fingerprint: a short hash and the length, never the text.
+
+    A client that swaps its id and secret must not write the secret into the audit trail."""
+    if value is None:
+        return None
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"unverified:{digest}:{len(value)}"
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     action: str
@@ -24,6 +35,15 @@ class AuditRecord:
     at: float
     reason: str | None = None
     client_id: str | None = None
+    """The agent: proven, or at least existing; unknown names appear only as `unverified` fingerprints."""
+    user: str | None = None
+    """The person a token acts for (delegated access, exchange)."""
+    actor_chain: tuple[str, ...] | None = None
+    """The agents acting for the user, most recent first (the token's nested `act`)."""
+    token_family: str | None = None
+    """The refresh-token family a token belongs to, so a revoked family can be traced."""
+    policy_rule: str | None = None
+    """Which rule of the policy decided (e.g. `agents.support-bot.jit[0]`)."""
     operator: str | None = None
     approver: str | None = None
     grant_type: str | None = None
@@ -32,7 +52,8 @@ class AuditRecord:
     scope_granted: str | None = None
     audience: str | None = None
     token_id: str | None = None
-    request_id: str | None = None
+    http_request_id: str | None = None
+    """API Gateway's id of the HTTP request (not an access request, whose id is in `details`)."""
     source_ip: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=lambda: secrets.token_hex(8))
@@ -42,6 +63,8 @@ class AuditRecord:
         return datetime.fromtimestamp(self.at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if v not in (None, {}, "")}
+        data = {k: v for k, v in asdict(self).items() if v not in (None, {}, "", ())}
+        if self.actor_chain:
+            data["actor_chain"] = list(self.actor_chain)
         data["time"] = self.timestamp
         return data

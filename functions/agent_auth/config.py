@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from agent_auth import schema
 
 SIGNING_ALGORITHMS = ("RS256", "ES256")
+KEY_SPEC = {"RS256": "RSA_2048", "ES256": "ECC_NIST_P256"}
+"""The KMS key spec that signs each algorithm (the CDK stack and the development server create it)."""
 DEFAULT_TOKEN_LIFETIME = 900
 
 

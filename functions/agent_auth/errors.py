@@ -39,9 +39,18 @@ class InvalidClient(OAuthError):
     error = "invalid_client"
     status = 401
 
-    def __init__(self, description: str, *, reason: str | None = None, used_header: bool = False) -> None:
+    def __init__(
+        self,
+        description: str,
+        *,
+        reason: str | None = None,
+        used_header: bool = False,
+        known_client: str | None = None,
+    ) -> None:
         super().__init__(description, reason=reason)
         self.used_header = used_header
+        self.known_client = known_client
+        """The agent the request claimed to be, when that agent exists: safe to name in the audit trail."""
 
     def headers(self) -> dict[str, str]:
         if self.used_header:

@@ -1,13 +1,18 @@
-"""The narrow interfaces the use cases need (fosite's storage-per-flow idea, as typing.Protocol).
+"""The cross-cutting ports: signing, the audit log, transactions, and the agent and key reads every
+client endpoint needs. Narrower ports live beside the flow that uses them (fosite's storage per flow).
 
-Adapters in agent_auth.adapters implement them against AWS; tests implement them in memory.
+Adapters in agent_auth.adapters implement them against AWS; tests implement them in memory
+(tests/unit/fakes.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent_auth.audit import AuditRecord
+from agent_auth.records import Agent
 
 
 class Signer(Protocol):
@@ -20,8 +25,8 @@ class Signer(Protocol):
 
 
 class ClientReader(Protocol):
-    def get_client(self, client_id: str) -> dict[str, Any] | None:
-        """The compiled agent item, or None for an unknown client. One DynamoDB read."""
+    def get_client(self, client_id: str) -> Agent | None:
+        """The compiled agent, or None for an unknown client. One DynamoDB read."""
         ...
 
 
@@ -31,9 +36,27 @@ class ReplayGuard(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Write:
+    """One write of a transaction, built by an adapter and opaque to everyone else."""
+
+    operation: Any
+
+
+class Transaction(Protocol):
+    def commit(self, writes: Sequence[Write]) -> bool:
+        """Apply every write or none. False when a condition failed (someone else got there first, or the
+        item expired): the caller re-reads and reports what it meets. Other failures: DependencyFailure."""
+        ...
+
+
 class AuditLog(Protocol):
     def write(self, record: AuditRecord) -> None:
         """Persist one record before the response; raises DependencyFailure when it cannot."""
+        ...
+
+    def entry(self, record: AuditRecord) -> Write:
+        """The record as one write of a transaction, for a change audited atomically with itself."""
         ...
 
 

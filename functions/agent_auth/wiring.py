@@ -7,51 +7,66 @@ modules are imported inside their builders, so the token handler's cold start ne
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
+from agent_auth import schema
 from agent_auth.adapters.aws import AwsClients
-from agent_auth.adapters.dynamodb import AgentTable, AuditTable, ReplayTable
+from agent_auth.adapters.dynamodb import AgentTable, AuditTable, DynamoTransaction, ReplayTable
 from agent_auth.adapters.jit_tables import GrantTable, RequestTable
 from agent_auth.adapters.jwks_fetcher import HttpKeyFetcher
 from agent_auth.adapters.kms import KmsPublicKeys, KmsSigner
 from agent_auth.clock import Clock, default_clock
 from agent_auth.config import Settings
-from agent_auth.oauth.access_request_grant import AccessRequestGrant
-from agent_auth.oauth.access_requests import AccessRequestOperation
+from agent_auth.grant_catalog import GRANT_TYPES
+from agent_auth.jit.grants import JitGrants
+from agent_auth.jit.polling import AccessRequestGrant
+from agent_auth.jit.requests import AccessRequestOperation
 from agent_auth.oauth.client_assertion import AssertionVerifier
 from agent_auth.oauth.client_auth import ClientAuthenticator
-from agent_auth.oauth.client_credentials import ClientCredentialsGrant
-from agent_auth.oauth.client_endpoint import ClientEndpoint, ClientOperation
-from agent_auth.oauth.grants import GrantRegistry
+from agent_auth.oauth.grant_types.client_credentials import ClientCredentialsGrant
+from agent_auth.oauth.grant_types.registry import GrantType, GrantTypeRegistry
+from agent_auth.oauth.operation import ClientOperation
 from agent_auth.oauth.token_endpoint import TokenOperation
+from agent_auth.oauth.tokens.issuer import TokenIssuer
 from agent_auth.ports import Signer
+from agent_auth.web.client_endpoint import ClientEndpoint
 
 if TYPE_CHECKING:
-    from agent_auth.approvals.notifier import Notifier
-    from agent_auth.approvals.service import ApprovalService
+    from agent_auth.jit.approval import ApprovalService
+    from agent_auth.jit.notifier import Notifier
+    from agent_auth.operations.target import Target
 
-SUPPORTED_GRANT_TYPES = (ClientCredentialsGrant.grant_type, AccessRequestGrant.grant_type)
-"""What discovery advertises; a test holds it equal to what grant_registry builds."""
-
-
-def requests_table(settings: Settings, clients: AwsClients) -> RequestTable:
-    return RequestTable(clients.dynamodb, settings.requests_table, settings.grants_table)
+T = TypeVar("T")
 
 
-def grant_registry(settings: Settings, signer: Signer, clients: AwsClients | None = None) -> GrantRegistry:
+def from_environment(build: Callable[[Settings, AwsClients], T]) -> Callable[[], T]:
+    """A builder that reads the function's settings and makes its AWS clients when first called."""
+
+    def built() -> T:
+        settings = Settings.from_env()
+        return build(settings, AwsClients(settings.region))
+
+    return built
+
+
+def audit_log(settings: Settings, clients: AwsClients) -> AuditTable:
+    return AuditTable(clients.dynamodb, settings.audit_table, settings.audit_retention_days)
+
+
+def grant_type_registry(
+    settings: Settings, signer: Signer, clients: AwsClients | None = None
+) -> GrantTypeRegistry:
     clients = clients or AwsClients(settings.region)
+    issuer = TokenIssuer(issuer=settings.issuer, signer=signer, lifetime=settings.token_lifetime)
     grants = GrantTable(clients.dynamodb, settings.grants_table)
-    lifetime = settings.token_lifetime
-    return GrantRegistry(
-        ClientCredentialsGrant(issuer=settings.issuer, signer=signer, lifetime=lifetime, grants=grants),
-        AccessRequestGrant(
-            issuer=settings.issuer,
-            signer=signer,
-            lifetime=lifetime,
-            requests=requests_table(settings, clients),
-            grants=grants,
-        ),
-    )
+    requests = RequestTable(clients.dynamodb, settings.requests_table)
+    builders: dict[type, Callable[[], GrantType]] = {
+        ClientCredentialsGrant: lambda: ClientCredentialsGrant(issuer, JitGrants(grants)),
+        AccessRequestGrant: lambda: AccessRequestGrant(issuer, requests, grants),
+    }
+    # One builder per entry of the catalog: a grant type added there and not here fails at startup.
+    return GrantTypeRegistry(*(builders[grant_type]() for grant_type in GRANT_TYPES))
 
 
 def _client_endpoint(
@@ -67,7 +82,7 @@ def _client_endpoint(
     return ClientEndpoint(
         operation=operation,
         authenticator=ClientAuthenticator(AgentTable(clients.dynamodb, settings.agents_table), assertions),
-        audit=AuditTable(clients.dynamodb, settings.audit_table, settings.audit_retention_days),
+        audit=audit_log(settings, clients),
         clock=clock,
     )
 
@@ -76,26 +91,32 @@ def token_endpoint(
     settings: Settings, clients: AwsClients, clock: Clock | None = None, signer: Signer | None = None
 ) -> ClientEndpoint:
     signer = signer or KmsSigner(clients.kms, settings.signing_key_arn, settings.signing_alg)
-    operation = TokenOperation(grant_registry(settings, signer, clients))
+    operation = TokenOperation(grant_type_registry(settings, signer, clients))
     return _client_endpoint(settings, clients, clock or default_clock(), operation)
 
 
 def access_request_endpoint(
     settings: Settings, clients: AwsClients, clock: Clock | None = None
 ) -> ClientEndpoint:
-    operation = AccessRequestOperation(requests_table(settings, clients))
+    operation = AccessRequestOperation(
+        requests=RequestTable(clients.dynamodb, settings.requests_table),
+        grants=GrantTable(clients.dynamodb, settings.grants_table),
+        transaction=DynamoTransaction(clients.dynamodb),
+    )
     return _client_endpoint(settings, clients, clock or default_clock(), operation)
 
 
 def approval_service(settings: Settings, clients: AwsClients, clock: Clock | None = None) -> ApprovalService:
     from agent_auth.adapters.kms_mac import KmsMac
-    from agent_auth.approvals.service import ApprovalService
+    from agent_auth.jit.approval import ApprovalService
 
     return ApprovalService(
-        requests=requests_table(settings, clients),
+        requests=RequestTable(clients.dynamodb, settings.requests_table),
+        grants=GrantTable(clients.dynamodb, settings.grants_table),
         agents=AgentTable(clients.dynamodb, settings.agents_table),
         mac=KmsMac(clients.kms, settings.require("approval_key_arn")),
-        audit=AuditTable(clients.dynamodb, settings.audit_table, settings.audit_retention_days),
+        audit=audit_log(settings, clients),
+        transaction=DynamoTransaction(clients.dynamodb),
         clock=clock or default_clock(),
     )
 
@@ -103,7 +124,7 @@ def approval_service(settings: Settings, clients: AwsClients, clock: Clock | Non
 def notifier(settings: Settings, clients: AwsClients, clock: Clock | None = None) -> Notifier:
     from agent_auth.adapters.kms_mac import KmsMac
     from agent_auth.adapters.ses import SesMailer
-    from agent_auth.approvals.notifier import Notifier
+    from agent_auth.jit.notifier import Notifier
 
     return Notifier(
         issuer=settings.issuer,
@@ -111,7 +132,7 @@ def notifier(settings: Settings, clients: AwsClients, clock: Clock | None = None
         agents=AgentTable(clients.dynamodb, settings.agents_table),
         mac=KmsMac(clients.kms, settings.require("approval_key_arn")),
         mailer=SesMailer(clients.sesv2),
-        audit=AuditTable(clients.dynamodb, settings.audit_table, settings.audit_retention_days),
+        audit=audit_log(settings, clients),
         clock=clock or default_clock(),
     )
 
@@ -119,3 +140,29 @@ def notifier(settings: Settings, clients: AwsClients, clock: Clock | None = None
 def public_keys(settings: Settings, clients: AwsClients) -> KmsPublicKeys:
     arns = (settings.signing_key_arn, *settings.previous_signing_key_arns)
     return KmsPublicKeys(clients.kms, arns, settings.signing_alg)
+
+
+def operator_target(
+    *,
+    name: str,
+    dynamodb: object,
+    table_names: Callable[[schema.TableSpec], str],
+    operator: str,
+    issuer: str,
+    clock: Clock,
+) -> Target:
+    """The DynamoDB-backed target of operator commands; `table_names` maps each table spec to its
+    deployed name (from settings or stack outputs). Not in any Lambda bundle's import path."""
+    from agent_auth.operations.target import Target
+
+    return Target(
+        name=name,
+        agents=AgentTable(dynamodb, table_names(schema.AGENTS)),
+        audit=AuditTable(dynamodb, table_names(schema.AUDIT)),
+        requests=RequestTable(dynamodb, table_names(schema.REQUESTS)),
+        grants=GrantTable(dynamodb, table_names(schema.GRANTS)),
+        transaction=DynamoTransaction(dynamodb),
+        operator=operator,
+        issuer=issuer,
+        clock=clock,
+    )

@@ -17,6 +17,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from agent_auth import routes, schema
+from agent_auth.grant_catalog import token_table_access
 from agent_auth_infra.bundling import ARCHITECTURE, RUNTIME, lambda_code
 from agent_auth_infra.nag import acknowledge
 from agent_auth_infra.signing_key import ApprovalKey, SigningKey
@@ -52,18 +53,19 @@ _CLIENT_ENDPOINT = {
     schema.AUDIT: ("dynamodb:PutItem",),
 }
 
+_TABLES_BY_NAME = {spec.logical_name: spec for spec in schema.ALL_TABLES}
+
 ACCESS: Mapping[routes.FunctionSpec, Access] = {
-    # adapters.kms: KmsSigner.sign (only this function may sign); adapters.jit_tables:
-    # GrantTable.active_grants / get_grant / consume, RequestTable.get_request / note_poll.
+    # adapters.kms: KmsSigner.sign (only this function may sign); each grant type of the catalog
+    # declares the table actions its stores call (agent_auth.grant_catalog).
     routes.TOKEN: Access(
         tables={
             **_CLIENT_ENDPOINT,
-            schema.GRANTS: ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"),
-            schema.REQUESTS: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+            **{_TABLES_BY_NAME[name]: actions for name, actions in token_table_access().items()},
         },
         current_key=("kms:Sign",),
     ),
-    # RequestTable.create: the request, and for auto-approval its grant, in one transaction.
+    # RequestTable.put and GrantTable.put: the request, and for auto-approval its grant, in one transaction.
     routes.ACCESS_REQUESTS: Access(
         tables={
             **_CLIENT_ENDPOINT,
@@ -71,7 +73,7 @@ ACCESS: Mapping[routes.FunctionSpec, Access] = {
             schema.GRANTS: ("dynamodb:PutItem",),
         },
     ),
-    # ApprovalService: RequestTable.get_request / decide (update + grant + audit in one transaction),
+    # ApprovalService: RequestTable.get_request / decision (update + grant + audit in one transaction),
     # AgentTable.group_members, KmsMac.verify_mac. Only this function may verify links and decide.
     routes.APPROVALS: Access(
         tables={

@@ -6,7 +6,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from agent_auth.adapters.kms import KEY_SPEC
+from agent_auth.config import KEY_SPEC
 
 
 class SigningKey(Construct):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent_auth import routes, schema
-from agent_auth.adapters.kms import KEY_SPEC
+from agent_auth.config import KEY_SPEC
 from agent_auth_infra.application import build_app
 from agent_auth_infra.settings import ContextError
 

@@ -10,10 +10,10 @@ import pytest
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 
-from agent_auth.approvals.links import link_url, sign_link
 from agent_auth.clock import OffsetClock
 from agent_auth.handlers import wellknown
-from agent_auth.oauth.access_requests import request_digest
+from agent_auth.jit.links import link_url, sign_link
+from agent_auth.jit.requests import request_digest
 from agent_auth.operations import revoke_grant
 from tests.conftest import ISSUER, Deployment
 from tests.integration.jit_support import (
@@ -300,7 +300,7 @@ def test_the_owner_cannot_approve(deployment: Deployment) -> None:
         request_id=request_id,
         approver="owner@example.com",
         digest=request_digest(request),
-        expires_at=int(request["expires_at"]),
+        expires_at=request.expires_at,
     )
     link = link_url(ISSUER, own)
     page = open_link(link)
@@ -319,7 +319,7 @@ def test_an_approver_removed_since_the_email_cannot_decide(deployment: Deploymen
     apply_policy(deployment.target, load_policy(str(write_policy(deployment.policy_file, document))))
     page = decide(link, "approve", csrf)
     assert page.status == 403 and "no longer an approver" in page.body
-    assert deployment.target.requests.get_request(request_id)["status"] == "pending"  # type: ignore[index]
+    assert deployment.target.requests.get_request(request_id).status == "pending"  # type: ignore[union-attr]
 
 
 def test_a_second_click_shows_the_outcome(deployment: Deployment) -> None:
@@ -371,17 +371,15 @@ def test_approve_and_deny_racing_have_exactly_one_winner(
         pages = [f.result(timeout=60) for f in futures]
 
     final = deployment.target.requests.get_request(request_id)
-    assert final is not None and final["status"] in ("approved", "denied")
+    assert final is not None and final.status in ("approved", "denied")
     # Then both pages show the one outcome, one decision is recorded as made, and a grant exists iff approved
-    assert {p.title for p in pages} == {final["status"].capitalize()}
+    assert {p.title for p in pages} == {final.status.capitalize()}
     made = [
         r for r in deployment.audit_records() if r["action"] == "approval.decide" and r["decision"] == "allow"
     ]
     lost = [r for r in deployment.audit_records() if r.get("reason") == "already_decided"]
     assert len(made) == 1 and len(lost) == 1
-    assert len(deployment.scan(deployment.settings.grants_table)) == (
-        1 if final["status"] == "approved" else 0
-    )
+    assert len(deployment.scan(deployment.settings.grants_table)) == (1 if final.status == "approved" else 0)
 
 
 # --- policy changes, dependency failures, unproven names (found in review) --------------------------
@@ -426,7 +424,7 @@ def test_a_request_the_policy_no_longer_allows_cannot_be_approved(deployment: De
     _apply(deployment, lambda document: document["agents"]["support-bot"].update(jit=[]))
     page = decide(link, "approve", csrf)
     assert page.status == 409 and 'name="decision"' not in page.body
-    assert deployment.target.requests.get_request(request_id)["status"] == "pending"  # type: ignore[index]
+    assert deployment.target.requests.get_request(request_id).status == "pending"  # type: ignore[union-attr]
 
 
 def test_a_kms_failure_does_not_use_up_a_single_use_grant(

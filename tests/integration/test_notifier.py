@@ -32,7 +32,7 @@ def test_other_stream_records_send_nothing(deployment: Deployment) -> None:
 
 def test_a_failed_send_is_reported_for_retry(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAIL_FROM", "unverified@example.org")  # SES refuses unverified senders
-    notifier.notifier.cache_clear()
+    notifier.container.reset()
     result = notifier.lambda_handler(load_event("requests_stream_insert.json"), None)
     assert result == {"batchItemFailures": [{"itemIdentifier": "111000000000000000000001"}]}
     record = deployment.audit_records()[0]

@@ -43,7 +43,7 @@ def test_apply_and_audit_against_a_stack(
     assert main(["apply", str(changed), "--stack", "agent-auth", "--region", "us-east-1"]) == 0
     out = capsys.readouterr().out
     assert "Plan for stack agent-auth" in out and "~ agent support-bot (roles)" in out
-    assert deployment.target.agents.get_client("support-bot")["scopes"] == {  # type: ignore[index]
+    assert deployment.target.agents.get_client("support-bot").scopes == {  # type: ignore[union-attr]
         "crm.contacts.read": "crm",
         "crm.contacts.write": "crm",
     }

@@ -140,7 +140,7 @@ def test_private_key_jwt_with_each_key_type(deployment: Deployment, key_name: st
 
 def test_lifetime_is_configurable(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOKEN_LIFETIME_SECONDS", "120")
-    token.endpoint.cache_clear()
+    token.function.container.reset()
     status, _, body = call(
         post(
             form(

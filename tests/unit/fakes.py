@@ -7,16 +7,19 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from agent_auth.adapters.records_codec import agent_from_item
 from agent_auth.audit import AuditRecord
 from agent_auth.errors import DependencyFailure
+from agent_auth.ports import Write
+from agent_auth.records import Agent
 
 
 class FakeClients:
     def __init__(self, *items: dict[str, Any]) -> None:
-        self.items = {i["client_id"]: i for i in items}
+        self.items = {i["client_id"]: agent_from_item(i) for i in items}
         self.reads: list[str] = []
 
-    def get_client(self, client_id: str) -> dict[str, Any] | None:
+    def get_client(self, client_id: str) -> Agent | None:
         self.reads.append(client_id)
         return self.items.get(client_id)
 
@@ -41,6 +44,9 @@ class FakeAudit:
         if self.fail:
             raise DependencyFailure("audit table unavailable")
         self.records.append(record)
+
+    def entry(self, record: AuditRecord) -> Write:
+        return Write(("audit", record))
 
 
 class LocalSigner:

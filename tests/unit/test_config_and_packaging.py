@@ -9,6 +9,7 @@ import pytest
 
 from agent_auth import wiring
 from agent_auth.config import ConfigError, Settings
+from agent_auth.grant_catalog import grant_type_names
 from tests.support import ROOT
 from tests.unit.fakes import LocalSigner
 
@@ -55,5 +56,5 @@ def test_lambda_requirements_match_project_pins() -> None:
 
 
 def test_advertised_grant_types_are_the_registered_ones() -> None:
-    registry = wiring.grant_registry(Settings.from_env(ENV), LocalSigner())
-    assert registry.grant_types == wiring.SUPPORTED_GRANT_TYPES
+    registry = wiring.grant_type_registry(Settings.from_env(ENV), LocalSigner())
+    assert registry.grant_types == grant_type_names()

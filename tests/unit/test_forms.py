@@ -16,7 +16,7 @@ def request(body: bytes, content_type: str = "application/x-www-form-urlencoded"
         headers={"content-type": content_type},
         body=body,
         source_ip="198.51.100.1",
-        request_id="r",
+        http_request_id="r",
     )
 
 

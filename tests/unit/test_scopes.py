@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from agent_auth.errors import InvalidScope, InvalidTarget
 from agent_auth.oauth.scopes import decide, parse_scope
+from agent_auth.records import Agent
 
-AGENT = {
-    "scopes": {"crm.read": "crm", "crm.write": "crm", "bill.read": "billing"},
-    "audiences": {"crm": "https://crm.example.com", "billing": "https://billing.example.com"},
-    "never": [],
-}
+AGENT = Agent(
+    client_id="bot",
+    owner="owner@example.com",
+    auth_method="client_secret_basic",
+    scopes={"crm.read": "crm", "crm.write": "crm", "bill.read": "billing"},
+    audiences={"crm": "https://crm.example.com", "billing": "https://billing.example.com"},
+)
 
 
 def test_requested_scopes_within_one_audience() -> None:
@@ -46,7 +51,7 @@ def test_nothing_is_silently_widened(scopes: list[str], resources: list[str], er
 
 
 def test_never_wins_over_standing_access() -> None:
-    agent = {**AGENT, "never": ["crm.write"]}
+    agent = replace(AGENT, never=frozenset({"crm.write"}))
     with pytest.raises(InvalidScope):
         decide(agent, ["crm.write"], [])
     assert decide(agent, None, ["https://crm.example.com"]).scopes == ("crm.read",)

@@ -13,10 +13,11 @@ from agent_auth.errors import DependencyFailure, InvalidClient, InvalidRequest, 
 from agent_auth.oauth import client_secrets
 from agent_auth.oauth.client_assertion import AssertionVerifier
 from agent_auth.oauth.client_auth import ClientAuthenticator
-from agent_auth.oauth.client_credentials import ClientCredentialsGrant
-from agent_auth.oauth.client_endpoint import ClientEndpoint
-from agent_auth.oauth.grants import GrantRegistry
+from agent_auth.oauth.grant_types.client_credentials import ClientCredentialsGrant
+from agent_auth.oauth.grant_types.registry import GrantTypeRegistry
 from agent_auth.oauth.token_endpoint import TokenOperation
+from agent_auth.oauth.tokens.issuer import TokenIssuer
+from agent_auth.web.client_endpoint import ClientEndpoint
 from agent_auth.web.request import Request
 from tests.unit.fakes import FakeAudit, FakeClients, FakeReplay, LocalSigner, NoKeys
 
@@ -40,7 +41,11 @@ def build(
     return ClientEndpoint(
         authenticator=ClientAuthenticator(clients or FakeClients(AGENT), verifier),
         operation=TokenOperation(
-            GrantRegistry(ClientCredentialsGrant(issuer=ISSUER, signer=signer or LocalSigner(), lifetime=300))
+            GrantTypeRegistry(
+                ClientCredentialsGrant(
+                    TokenIssuer(issuer=ISSUER, signer=signer or LocalSigner(), lifetime=300)
+                )
+            )
         ),
         audit=audit or FakeAudit(),
         clock=clock,
@@ -54,7 +59,7 @@ def request(body: str, **headers: str) -> Request:
         headers={"content-type": "application/x-www-form-urlencoded", **headers},
         body=body.encode(),
         source_ip="198.51.100.1",
-        request_id="req-1",
+        http_request_id="req-1",
     )
 
 

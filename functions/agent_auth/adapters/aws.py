@@ -28,6 +28,10 @@ class AwsClients:
         self._region = region
         self._endpoint_url = endpoint_url
 
+    @property
+    def region(self) -> str:
+        return self._region
+
     def _client(self, service: str) -> Any:
         return self._session.client(
             service, region_name=self._region, endpoint_url=self._endpoint_url, config=CLIENT_CONFIG
@@ -57,3 +61,17 @@ class AwsClients:
     @cached_property
     def sts(self) -> Any:
         return self._client("sts")
+
+    @classmethod
+    def with_keys(cls, region: str, endpoint_url: str, access_key: str, secret_key: str) -> AwsClients:
+        """Clients for an endpoint with its own fixed credentials (the development server's moto)."""
+        session = boto3.session.Session(
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
+        )
+        return cls(region, endpoint_url=endpoint_url, session=session)
+
+    @classmethod
+    def default_region(cls, region: str | None = None) -> AwsClients | None:
+        """Clients from the operator's own credentials; None when no region is configured."""
+        session = boto3.session.Session(region_name=region)
+        return cls(session.region_name, session=session) if session.region_name else None

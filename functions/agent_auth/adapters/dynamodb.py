@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,14 +11,18 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from agent_auth.adapters.records_codec import agent_from_item
 from agent_auth.audit import AuditRecord
 from agent_auth.errors import DependencyFailure
+from agent_auth.ports import Write
+from agent_auth.records import Agent
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 AGENT_PREFIX = "agent#"
-GROUP_PREFIX = "group#"
+APPROVERS_PREFIX = "approvers#"
+"""Approver groups; not "group#", which would read like the policy's `group:` users."""
 POLICY_KEY = "policy#current"
 
 
@@ -86,6 +90,17 @@ def numbers_to_int(value: Any) -> Any:
     return value
 
 
+class DynamoTransaction:
+    """The Transaction port: TransactWriteItems over writes built by the table adapters."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def commit(self, writes: Sequence[Write]) -> bool:
+        items = [w.operation for w in writes]
+        return conditional_write(lambda: self._client.transact_write_items(TransactItems=items))
+
+
 class AgentTable:
     """Compiled agents (one item each) and the applied policy document."""
 
@@ -93,20 +108,20 @@ class AgentTable:
         self._client = client
         self._table = table
 
-    def get_client(self, client_id: str) -> dict[str, Any] | None:
+    def get_client(self, client_id: str) -> Agent | None:
         with aws_call():
             # Consistent: a removed agent or a rotated secret takes effect on the very next request.
             result = self._client.get_item(
                 TableName=self._table, Key={"pk": {"S": AGENT_PREFIX + client_id}}, ConsistentRead=True
             )
         item = result.get("Item")
-        return numbers_to_int(from_item(item)) if item else None
+        return agent_from_item(numbers_to_int(from_item(item))) if item else None
 
     def group_members(self, group: str) -> list[str]:
         """The approver group as applied now (not as it was when an email was sent)."""
         with aws_call():
             result = self._client.get_item(
-                TableName=self._table, Key={"pk": {"S": GROUP_PREFIX + group}}, ConsistentRead=True
+                TableName=self._table, Key={"pk": {"S": APPROVERS_PREFIX + group}}, ConsistentRead=True
             )
         item = result.get("Item")
         return list(from_item(item).get("members", [])) if item else []
@@ -141,7 +156,7 @@ class AgentTable:
         removed_groups: list[str],
         policy: dict[str, Any],
         previous_digest: str | None,
-        audit: dict[str, Any],
+        audit: Write,
     ) -> bool:
         """Write the compiled policy; False when someone else applied since `previous_digest` was read.
 
@@ -178,10 +193,12 @@ class AgentTable:
                 {"Delete": {"TableName": self._table, "Key": {"pk": {"S": AGENT_PREFIX + client_id}}}}
             )
         for group, members in groups.items():
-            item = to_item({"pk": GROUP_PREFIX + group, "members": members})
+            item = to_item({"pk": APPROVERS_PREFIX + group, "members": members})
             writes.append({"Put": {"TableName": self._table, "Item": item}})
         for group in removed_groups:
-            writes.append({"Delete": {"TableName": self._table, "Key": {"pk": {"S": GROUP_PREFIX + group}}}})
+            writes.append(
+                {"Delete": {"TableName": self._table, "Key": {"pk": {"S": APPROVERS_PREFIX + group}}}}
+            )
         policy_write: dict[str, Any] = {
             "Put": {"TableName": self._table, "Item": to_item({"pk": POLICY_KEY, **policy})}
         }
@@ -191,7 +208,7 @@ class AgentTable:
             policy_write["Put"]["ConditionExpression"] = "digest = :previous"
             policy_write["Put"]["ExpressionAttributeValues"] = {":previous": {"S": previous_digest}}
         writes.append(policy_write)
-        writes.append(audit)
+        writes.append(audit.operation)
         # One transaction holds 100 writes; larger policies go in chunks, the policy item and the
         # audit record last, so an interrupted apply is visible and a re-run finishes it.
         chunks = [writes[max(0, end - 99) : end] for end in range(len(writes), 0, -99)][::-1]
@@ -213,9 +230,7 @@ class AgentTable:
 
         return conditional_write(write_chunks)
 
-    def set_secret_hash(
-        self, client_id: str, secret_hash: str, rotated_at: str, audit: dict[str, Any]
-    ) -> bool:
+    def set_secret_hash(self, client_id: str, secret_hash: str, rotated_at: str, audit: Write) -> bool:
         """False when the agent does not exist or does not authenticate with a secret. The audit
         record is written in the same transaction: no rotation without its record."""
         update = {
@@ -232,7 +247,9 @@ class AgentTable:
                 },
             }
         }
-        return conditional_write(lambda: self._client.transact_write_items(TransactItems=[update, audit]))
+        return conditional_write(
+            lambda: self._client.transact_write_items(TransactItems=[update, audit.operation])
+        )
 
 
 class ReplayTable:
@@ -262,9 +279,9 @@ class AuditTable:
         with aws_call():
             self._client.put_item(TableName=self._table, Item=self._item(record))
 
-    def transact_put(self, record: AuditRecord) -> dict[str, Any]:
-        """The record as one write of a TransactWriteItems call, for changes audited atomically."""
-        return {"Put": {"TableName": self._table, "Item": self._item(record)}}
+    def entry(self, record: AuditRecord) -> Write:
+        """The record as one write of a transaction, for changes audited atomically."""
+        return Write({"Put": {"TableName": self._table, "Item": self._item(record)}})
 
     def _item(self, record: AuditRecord) -> dict[str, Any]:
         data = record.to_dict()

@@ -1,10 +1,13 @@
-"""Access requests and the grants approvals create, in DynamoDB."""
+"""Access requests and the JIT grants approvals create, in DynamoDB."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from agent_auth.adapters.dynamodb import aws_call, conditional_write, from_item, numbers_to_int, to_item
+from agent_auth.adapters.records_codec import grant_from_item, grant_to_data, request_from_item
+from agent_auth.ports import Write
+from agent_auth.records import AccessRequest, JitGrant, to_plain
 
 PURGE_AFTER = 7 * 86400
 
@@ -13,25 +16,19 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return numbers_to_int(from_item(item))  # type: ignore[no-any-return]
 
 
+def _grant_key(client_id: str, grant_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"client#{client_id}"}, "sk": {"S": grant_id}}
+
+
 class RequestTable:
-    def __init__(self, client: Any, table: str, grants_table: str) -> None:
+    def __init__(self, client: Any, table: str) -> None:
         self._client = client
         self._table = table
-        self._grants = grants_table
 
-    def _grant_put(self, grant: dict[str, Any]) -> dict[str, Any]:
-        item = {"pk": f"client#{grant['client_id']}", "sk": grant["grant_id"], **grant}
-        return {
-            "Put": {
-                "TableName": self._grants,
-                "Item": to_item(item),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
-
-    def create(self, request: dict[str, Any], grant: dict[str, Any] | None) -> None:
-        item = {"pk": request["request_id"], "purge_at": int(request["expires_at"]) + PURGE_AFTER, **request}
-        writes = [
+    def put(self, request: AccessRequest) -> Write:
+        """A new request; the TTL purges it a week after its own expiry, which code checks."""
+        item = {"pk": request.request_id, "purge_at": request.expires_at + PURGE_AFTER, **to_plain(request)}
+        return Write(
             {
                 "Put": {
                     "TableName": self._table,
@@ -39,19 +36,15 @@ class RequestTable:
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             }
-        ]
-        if grant is not None:
-            writes.append(self._grant_put(grant))
-        with aws_call():
-            self._client.transact_write_items(TransactItems=writes)
+        )
 
-    def get_request(self, request_id: str) -> dict[str, Any] | None:
+    def get_request(self, request_id: str) -> AccessRequest | None:
         with aws_call():
             result = self._client.get_item(
                 TableName=self._table, Key={"pk": {"S": request_id}}, ConsistentRead=True
             )
         item = result.get("Item")
-        return _plain(item) if item else None
+        return request_from_item(_plain(item)) if item else None
 
     def note_poll(self, request_id: str, now: int, interval: int) -> bool:
         return conditional_write(
@@ -64,44 +57,40 @@ class RequestTable:
             )
         )
 
-    def decide(
-        self,
-        request_id: str,
-        *,
-        status: str,
-        approver: str,
-        now: int,
-        grant: dict[str, Any] | None,
-        audit: dict[str, Any],
-    ) -> bool:
-        """Move a pending, unexpired request to approved or denied, with its grant and audit record,
-        in one transaction. False when someone else decided first (or it expired): exactly one wins."""
-        update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": {"pk": {"S": request_id}},
-                "UpdateExpression": "SET #s = :status, decided_by = :by, decided_at = :now",
-                "ConditionExpression": "#s = :pending AND expires_at > :now",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": {
-                    ":status": {"S": status},
-                    ":by": {"S": approver},
-                    ":now": {"N": str(now)},
-                    ":pending": {"S": "pending"},
-                },
-            }
+    def decision(self, decided: AccessRequest, now: int) -> Write:
+        """Move a pending, unexpired request to its decided status: the write's condition makes exactly
+        one decision win (the loser's transaction is cancelled)."""
+        values: dict[str, Any] = {
+            ":status": {"S": decided.status},
+            ":by": {"S": decided.decided_by or ""},
+            ":now": {"N": str(now)},
+            ":pending": {"S": "pending"},
         }
-        writes = [update, audit] + ([self._grant_put(grant)] if grant else [])
-        return conditional_write(lambda: self._client.transact_write_items(TransactItems=writes))
+        expression = "SET #s = :status, decided_by = :by, decided_at = :now"
+        if decided.deny_reason:
+            expression += ", deny_reason = :why"
+            values[":why"] = {"S": decided.deny_reason}
+        return Write(
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": decided.request_id}},
+                    "UpdateExpression": expression,
+                    "ConditionExpression": "#s = :pending AND expires_at > :now",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        )
 
-    def list_requests(self, limit: int = 200) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    def list_requests(self, limit: int = 200) -> list[AccessRequest]:
+        items: list[AccessRequest] = []
         with aws_call():
             for page in self._client.get_paginator("scan").paginate(
                 TableName=self._table, ConsistentRead=True
             ):
-                items += [_plain(i) for i in page["Items"]]
-        return sorted(items, key=lambda r: int(r["created_at"]), reverse=True)[:limit]
+                items += [request_from_item(_plain(i)) for i in page["Items"]]
+        return sorted(items, key=lambda r: r.created_at, reverse=True)[:limit]
 
 
 class GrantTable:
@@ -109,7 +98,19 @@ class GrantTable:
         self._client = client
         self._table = table
 
-    def grants_of(self, client_id: str) -> list[dict[str, Any]]:
+    def put(self, grant: JitGrant) -> Write:
+        item = {"pk": f"client#{grant.client_id}", "sk": grant.grant_id, **grant_to_data(grant)}
+        return Write(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(item),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        )
+
+    def grants_of(self, client_id: str) -> list[JitGrant]:
         with aws_call():
             result = self._client.query(
                 TableName=self._table,
@@ -117,23 +118,21 @@ class GrantTable:
                 ExpressionAttributeValues={":pk": {"S": f"client#{client_id}"}},
                 ConsistentRead=True,
             )
-        return [_plain(i) for i in result["Items"]]
+        return [grant_from_item(_plain(i)) for i in result["Items"]]
 
-    def get_grant(self, client_id: str, grant_id: str) -> dict[str, Any] | None:
+    def get_grant(self, client_id: str, grant_id: str) -> JitGrant | None:
         with aws_call():
             result = self._client.get_item(
-                TableName=self._table,
-                Key={"pk": {"S": f"client#{client_id}"}, "sk": {"S": grant_id}},
-                ConsistentRead=True,
+                TableName=self._table, Key=_grant_key(client_id, grant_id), ConsistentRead=True
             )
         item = result.get("Item")
-        return _plain(item) if item else None
+        return grant_from_item(_plain(item)) if item else None
 
     def consume(self, client_id: str, grant_id: str, now: int) -> bool:
         return conditional_write(
             lambda: self._client.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"client#{client_id}"}, "sk": {"S": grant_id}},
+                Key=_grant_key(client_id, grant_id),
                 UpdateExpression="SET #c = :true, consumed_at = :now",
                 ConditionExpression=("attribute_exists(pk) AND attribute_not_exists(#c) AND ends_at > :now"),
                 ExpressionAttributeNames={"#c": "consumed"},  # a DynamoDB reserved word
@@ -141,15 +140,16 @@ class GrantTable:
             )
         )
 
-    def revoke(self, client_id: str, grant_id: str, now: int, audit: dict[str, Any]) -> bool:
-        """End a grant at once; False when there is no such grant."""
-        update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": {"pk": {"S": f"client#{client_id}"}, "sk": {"S": grant_id}},
-                "UpdateExpression": "SET revoked = :true, revoked_at = :now",
-                "ConditionExpression": "attribute_exists(pk)",
-                "ExpressionAttributeValues": {":true": {"BOOL": True}, ":now": {"N": str(now)}},
+    def revocation(self, client_id: str, grant_id: str, now: int) -> Write:
+        """End a grant at once; the transaction fails when there is no such grant."""
+        return Write(
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _grant_key(client_id, grant_id),
+                    "UpdateExpression": "SET revoked = :true, revoked_at = :now",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": {":true": {"BOOL": True}, ":now": {"N": str(now)}},
+                }
             }
-        }
-        return conditional_write(lambda: self._client.transact_write_items(TransactItems=[update, audit]))
+        )

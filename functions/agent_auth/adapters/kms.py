@@ -14,7 +14,6 @@ from agent_auth.adapters.dynamodb import aws_call
 from agent_auth.oauth import jose
 
 KMS_ALGORITHM = {"RS256": "RSASSA_PKCS1_V1_5_SHA_256", "ES256": "ECDSA_SHA_256"}
-KEY_SPEC = {"RS256": "RSA_2048", "ES256": "ECC_NIST_P256"}
 
 
 class KmsSigner:

@@ -9,9 +9,12 @@ from pathlib import Path
 from agent_auth import schema
 from agent_auth.adapters.aws import AwsClients
 from agent_auth.adapters.dynamodb import aws_call
+from agent_auth.clock import SystemClock
+from agent_auth.devserver.clock_state import DevStateClock
 from agent_auth.devserver.runner import DEV_STATE, FAKE_CREDENTIALS
 from agent_auth.errors import DependencyFailure
 from agent_auth.operations import OperationFailed, Target
+from agent_auth.wiring import operator_target
 
 
 def dev_target(state_dir: Path | None = None) -> Target:
@@ -23,21 +26,20 @@ def dev_target(state_dir: Path | None = None) -> Target:
             f"no development server found ({path} is missing): start one with `agent-auth dev` "
             "in this directory"
         ) from exc
-    import boto3
-
-    session = boto3.session.Session(
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=state["region"],
+    clients = AwsClients.with_keys(
+        state["region"],
+        state["aws_endpoint_url"],
+        FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
-    clients = AwsClients(state["region"], endpoint_url=state["aws_endpoint_url"], session=session)
     settings = state["settings"]
-    target = Target.connect(
+    target = operator_target(
         name="the development server",
         dynamodb=clients.dynamodb,
         table_names=lambda spec: str(settings[spec.env_var]),
         operator=f"{getpass.getuser()}@dev",
         issuer=state["issuer"],
+        clock=DevStateClock(state["issuer"]),
     )
     try:
         target.agents.get_policy()
@@ -49,20 +51,16 @@ def dev_target(state_dir: Path | None = None) -> Target:
 
 
 def stack_target(stack: str, region: str | None = None) -> Target:
-    import boto3
-
-    session = boto3.session.Session(region_name=region)
-    if not session.region_name:
+    clients = AwsClients.default_region(region)
+    if clients is None:
         raise OperationFailed("no AWS region configured: set AWS_REGION or pass --region")
-    clients = AwsClients(session.region_name, session=session)
     try:
         with aws_call():
             described = clients.cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
             operator = clients.sts.get_caller_identity()["Arn"]
     except DependencyFailure as exc:
         raise OperationFailed(
-            f"cannot read stack {stack!r} in {session.region_name} ({exc}); "
-            "check the name, region and credentials"
+            f"cannot read stack {stack!r} in {clients.region} ({exc}); check the name, region and credentials"
         ) from exc
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     needed = [spec.output_key for spec in schema.ALL_TABLES] + [schema.ISSUER_OUTPUT]
@@ -71,10 +69,11 @@ def stack_target(stack: str, region: str | None = None) -> Target:
         raise OperationFailed(
             f"stack {stack!r} has no output {', '.join(missing)}: is it an agent-auth stack?"
         )
-    return Target.connect(
+    return operator_target(
         name=f"stack {stack}",
         dynamodb=clients.dynamodb,
         table_names=lambda spec: outputs[spec.output_key],
         operator=operator,
         issuer=outputs[schema.ISSUER_OUTPUT].rstrip("/"),
+        clock=SystemClock(),
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from agent_auth import schema
-from agent_auth.adapters.kms import KEY_SPEC, KMS_ALGORITHM
-from agent_auth.config import Settings
+from agent_auth.adapters.kms import KMS_ALGORITHM
+from agent_auth.config import KEY_SPEC, Settings
 
 
 def create_table(client: Any, spec: schema.TableSpec, name: str) -> None:

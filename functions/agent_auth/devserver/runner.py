@@ -21,6 +21,7 @@ from agent_auth.devserver.resources import create_resources
 from agent_auth.devserver.server import DevServer
 from agent_auth.operations import SECRET_METHODS, Target, apply_policy, rotate_secret
 from agent_auth.policy.compiler import load_policy
+from agent_auth.wiring import operator_target
 
 REGION = "us-east-1"
 DEV_STATE = Path(".agent-auth") / "dev.json"
@@ -97,12 +98,13 @@ class DevEnvironment:
         assert self.settings is not None
         clients = clients or AwsClients(REGION)
         env = self.settings.to_env()
-        return Target.connect(
+        return operator_target(
             name="the development server",
             dynamodb=clients.dynamodb,
             table_names=lambda spec: env[spec.env_var],
             operator=f"{getpass.getuser()}@dev",
             issuer=self.settings.issuer,
+            clock=self.clock,
         )
 
     @property

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from agent_auth import wiring
-from agent_auth.adapters.aws import AwsClients
-from agent_auth.approvals.links import ApprovalLink, LinkInvalid, parse_link
-from agent_auth.approvals.pages import PAGE_HEADERS, render
-from agent_auth.approvals.service import ApprovalService, Page
 from agent_auth.config import Settings
 from agent_auth.errors import InvalidRequest
+from agent_auth.jit.approval import ApprovalService, Page
+from agent_auth.jit.links import ApprovalLink, LinkInvalid, parse_link
+from agent_auth.jit.pages import PAGE_HEADERS, render
 from agent_auth.web.forms import parse_form
+from agent_auth.web.function import Container
 from agent_auth.web.request import Request, Response
 from agent_auth.web.resolver import Resolver
 
@@ -28,14 +27,10 @@ app = Resolver()
 CSRF_FIELD = "csrf"
 
 
-@cache
-def settings() -> Settings:
-    return Settings.from_env()
-
-
-@cache
-def service() -> ApprovalService:
-    return wiring.approval_service(settings(), AwsClients(settings().region))
+_settings = Container(Settings.from_env)
+settings = _settings.get
+_service: Container[ApprovalService] = Container(wiring.from_environment(wiring.approval_service))
+service = _service.get
 
 
 def _cookie_name() -> str:
@@ -44,7 +39,7 @@ def _cookie_name() -> str:
 
 
 def _meta(request: Request) -> dict[str, str]:
-    return {"request_id": request.request_id, "source_ip": request.source_ip}
+    return {"http_request_id": request.http_request_id, "source_ip": request.source_ip}
 
 
 def _page(page: Page, request: Request, csrf: str | None = None) -> Response:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from agent_auth import wiring
-from agent_auth.adapters.aws import AwsClients
 from agent_auth.adapters.dynamodb import from_item, numbers_to_int
-from agent_auth.approvals.notifier import Notifier
-from agent_auth.config import Settings
+from agent_auth.adapters.records_codec import request_from_item
+from agent_auth.jit.notifier import Notifier
+from agent_auth.web.function import Container
 
-
-@cache
-def notifier() -> Notifier:
-    settings = Settings.from_env()
-    return wiring.notifier(settings, AwsClients(settings.region))
+container: Container[Notifier] = Container(wiring.from_environment(wiring.notifier))
+notifier = container.get
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
@@ -28,7 +24,7 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         if not image:
             continue
         try:
-            notifier().notify(numbers_to_int(from_item(image)))
+            notifier().notify(request_from_item(numbers_to_int(from_item(image))))
         except Exception:
             failures.append({"itemIdentifier": record.get("dynamodb", {}).get("SequenceNumber", "")})
     return {"batchItemFailures": failures}

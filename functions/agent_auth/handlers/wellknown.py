@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from agent_auth import wiring
-from agent_auth.adapters.aws import AwsClients
 from agent_auth.adapters.kms import KmsPublicKeys
 from agent_auth.config import Settings
+from agent_auth.grant_catalog import grant_type_names
 from agent_auth.oauth.metadata import server_metadata
+from agent_auth.web.function import Container
 from agent_auth.web.request import Request, Response
 from agent_auth.web.resolver import Resolver
 
@@ -17,19 +17,10 @@ CACHEABLE = {"Cache-Control": "public, max-age=300"}
 app = Resolver()
 
 
-@cache
-def settings() -> Settings:
-    return Settings.from_env()
-
-
-@cache
-def public_keys() -> KmsPublicKeys:
-    return wiring.public_keys(settings(), AwsClients(settings().region))
-
-
-@cache
-def metadata() -> dict[str, object]:
-    return server_metadata(settings().issuer, wiring.SUPPORTED_GRANT_TYPES)
+_keys: Container[KmsPublicKeys] = Container(wiring.from_environment(wiring.public_keys))
+public_keys = _keys.get
+_metadata = Container(lambda: server_metadata(Settings.from_env().issuer, grant_type_names()))
+metadata = _metadata.get
 
 
 @app.route("/.well-known/oauth-authorization-server", ("GET", "HEAD"))

@@ -18,9 +18,14 @@ from agent_auth.clock import Clock
 from agent_auth.errors import InvalidClient
 from agent_auth.oauth import jose
 from agent_auth.ports import KeyFetcher, ReplayGuard
+from agent_auth.records import Agent
 
 ASYMMETRIC_ALGS = frozenset({"RS256", "PS256", "ES256", "EdDSA"})
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
+ASSERTION_TYPES = frozenset(
+    {"jwt", "client-authentication+jwt", "application/jwt", "application/client-authentication+jwt"}
+)
+"""`typ` values a client assertion may carry (RFC 7519 §5.1, RFC 7523bis); compared case-insensitively."""
 MAX_LIFETIME = 3600
 """An assertion may be valid for at most an hour; its jti is remembered that long."""
 SKEW = 60
@@ -69,19 +74,22 @@ class AssertionVerifier:
         self._clock = clock
         self._parsed: OrderedDict[str, dict[str, _Key]] = OrderedDict()
 
-    def verify(self, assertion: str, client: dict[str, Any]) -> None:
+    def verify(self, assertion: str, client: Agent) -> None:
         header, claims = _split(assertion)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in ASYMMETRIC_ALGS:
             raise _fail("assertion_alg_refused")
         if FORBIDDEN_HEADERS & set(header):
             raise _fail("assertion_header_refused")
+        typ = header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ASSERTION_TYPES):
+            raise _fail("assertion_typ")  # e.g. at+jwt: one of our access tokens is never an assertion
         key = self._select_key(client, header)
         if key.alg != alg:
             raise _fail("assertion_alg_not_pinned")
         self._check_signature(assertion, key)
-        expires_at = self._check_claims(claims, client["client_id"])
-        marker = f"jti#{client['client_id']}#{hashlib.sha256(claims['jti'].encode()).hexdigest()}"
+        expires_at = self._check_claims(claims, client.client_id)
+        marker = f"jti#{client.client_id}#{hashlib.sha256(claims['jti'].encode()).hexdigest()}"
         if not self._replay.remember_once(marker, expires_at + SKEW, int(self._clock.now())):
             raise _fail("assertion_replayed")
 
@@ -90,8 +98,11 @@ class AssertionVerifier:
         if claims.get("iss") != client_id or claims.get("sub") != client_id:
             raise _fail("assertion_iss_sub")
         aud = claims.get("aud")
-        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-        if not any(isinstance(a, str) and a in self._audiences for a in audiences):
+        if isinstance(aud, list) and len(aud) == 1:
+            aud = aud[0]
+        # RFC 7523bis: exactly one audience. An array naming us and someone else is how the 2025
+        # audience-injection attacks replayed an assertion meant for another server at this one.
+        if not isinstance(aud, str) or aud not in self._audiences:
             raise _fail("assertion_audience")
         exp = claims.get("exp")
         if not _is_number(exp):
@@ -110,7 +121,7 @@ class AssertionVerifier:
             raise _fail("assertion_jti")
         return int(exp)
 
-    def _select_key(self, client: dict[str, Any], header: dict[str, Any]) -> _Key:
+    def _select_key(self, client: Agent, header: dict[str, Any]) -> _Key:
         keys = self._client_keys(client)
         kid = header.get("kid")
         if kid is None and len(keys) == 1:
@@ -119,18 +130,18 @@ class AssertionVerifier:
             return keys[kid]
         if len(keys) == 1 and next(iter(keys)).startswith("#"):
             return next(iter(keys.values()))  # one registered key without a kid: the kid is only a hint
-        if client.get("jwks_uri") and isinstance(kid, str):
+        if client.jwks_uri and isinstance(kid, str):
             keys = self._client_keys(client, refresh=True)  # the client may have rotated its keys
             if kid in keys:
                 return keys[kid]
         raise _fail("assertion_unknown_kid")
 
-    def _client_keys(self, client: dict[str, Any], refresh: bool = False) -> dict[str, _Key]:
-        if client.get("jwks_uri"):
-            jwks = self._keys.fetch_jwks(client["jwks_uri"], refresh=refresh)
+    def _client_keys(self, client: Agent, refresh: bool = False) -> dict[str, _Key]:
+        if client.jwks_uri:
+            jwks = self._keys.fetch_jwks(client.jwks_uri, refresh=refresh)
             source = jose.compact_json(jwks).decode()
         else:
-            source = client.get("jwks") or '{"keys":[]}'
+            source = client.jwks or '{"keys":[]}'
         cached = self._parsed.get(source)
         if cached is None:
             cached = _parse_keys(source)

@@ -11,15 +11,15 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import unquote
 
 from agent_auth.errors import InvalidClient, InvalidRequest
 from agent_auth.names import NAME_PATTERN
 from agent_auth.oauth.client_assertion import AssertionVerifier, claimed_client
 from agent_auth.oauth.client_secrets import secret_matches
+from agent_auth.oauth.params import Form
 from agent_auth.ports import ClientReader
-from agent_auth.web.forms import Form
+from agent_auth.records import PUBLIC_CLIENT, Agent
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 AUTH_FAILED = "Client authentication failed"
@@ -41,9 +41,12 @@ class Credentials:
 
 @dataclass(frozen=True)
 class AuthenticatedClient:
+    """A client proven by a secret or an assertion, or a public agent that named itself (method
+    "none"), whose grant must prove it instead (PKCE)."""
+
     client_id: str
     method: str
-    item: dict[str, Any]
+    agent: Agent
 
 
 def identify(form: Form, authorization: str | None) -> Credentials:
@@ -58,7 +61,9 @@ def identify(form: Form, authorization: str | None) -> Credentials:
     if len(used) > 1:
         raise InvalidRequest("Use exactly one client authentication method", reason="several_auth_methods")
     if not used:
-        raise InvalidClient(AUTH_FAILED, reason="no_client_authentication")
+        # Perhaps a public agent naming itself (RFC 6749 §2.3, §3.2.1); the operation decides whether
+        # that is allowed, and the grant must then prove the client some other way (PKCE).
+        return Credentials(PUBLIC_CLIENT, form.get("client_id"))
     method = used[0]
     if method == "client_secret_basic":
         client_id, secret = _parse_basic(authorization or "")
@@ -102,37 +107,58 @@ class ClientAuthenticator:
         self._clients = clients
         self._assertions = assertions
 
-    def authenticate(self, credentials: Credentials) -> AuthenticatedClient:
+    def authenticate(self, credentials: Credentials, *, allow_public: bool = False) -> AuthenticatedClient:
+        if credentials.method == PUBLIC_CLIENT:
+            return self._identify_public(credentials, allow_public)
         if credentials.method == "private_key_jwt":
             return self._authenticate_assertion(credentials)
-        item = self._lookup(credentials.client_id)
-        stored = item.get("secret_hash") if item else None
+        agent = self._lookup(credentials.client_id)
+        stored = agent.secret_hash if agent else None
         # Always compare, so an unknown client costs the same as a wrong secret.
         matches = secret_matches(credentials.secret or "", stored)
-        if item is None:
+        if agent is None:
             raise self._failed("unknown_client", credentials)
-        if item["auth_method"] != credentials.method:
-            raise self._failed("method_not_registered", credentials)
+        if agent.auth_method != credentials.method:
+            raise self._failed("method_not_registered", credentials, agent)
         if stored is None:
-            raise self._failed("no_secret_set", credentials)
+            raise self._failed("no_secret_set", credentials, agent)
         if not matches:
-            raise self._failed("wrong_secret", credentials)
-        return AuthenticatedClient(item["client_id"], credentials.method, item)
+            raise self._failed("wrong_secret", credentials, agent)
+        return AuthenticatedClient(agent.client_id, credentials.method, agent)
+
+    def _identify_public(self, credentials: Credentials, allow_public: bool) -> AuthenticatedClient:
+        if not allow_public:
+            raise self._failed("no_client_authentication", credentials)
+        agent = self._lookup(credentials.client_id)
+        if agent is None:
+            raise self._failed("unknown_client", credentials)
+        if not agent.is_public:
+            # A confidential agent must prove itself; naming it is not enough.
+            raise self._failed("method_not_registered", credentials, agent)
+        return AuthenticatedClient(agent.client_id, PUBLIC_CLIENT, agent)
 
     def _authenticate_assertion(self, credentials: Credentials) -> AuthenticatedClient:
-        item = self._lookup(credentials.client_id)
-        if item is None:
+        agent = self._lookup(credentials.client_id)
+        if agent is None:
             raise self._failed("unknown_client", credentials)
-        if item["auth_method"] != "private_key_jwt":
-            raise self._failed("method_not_registered", credentials)
-        self._assertions.verify(credentials.assertion or "", item)
-        return AuthenticatedClient(item["client_id"], credentials.method, item)
+        if agent.auth_method != "private_key_jwt":
+            raise self._failed("method_not_registered", credentials, agent)
+        try:
+            self._assertions.verify(credentials.assertion or "", agent)
+        except InvalidClient as error:
+            raise self._failed(error.reason, credentials, agent) from error
+        return AuthenticatedClient(agent.client_id, credentials.method, agent)
 
-    def _lookup(self, client_id: str | None) -> dict[str, Any] | None:
+    def _lookup(self, client_id: str | None) -> Agent | None:
         if not client_id or not _VALID_CLIENT_ID.match(client_id):
             return None  # not a name any policy could give an agent: no read needed
         return self._clients.get_client(client_id)
 
     @staticmethod
-    def _failed(reason: str, credentials: Credentials) -> InvalidClient:
-        return InvalidClient(AUTH_FAILED, reason=reason, used_header=credentials.used_header)
+    def _failed(reason: str, credentials: Credentials, agent: Agent | None = None) -> InvalidClient:
+        return InvalidClient(
+            AUTH_FAILED,
+            reason=reason,
+            used_header=credentials.used_header,
+            known_client=agent.client_id if agent else None,
+        )

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 from agent_auth.errors import InvalidScope, InvalidTarget
+from agent_auth.records import Agent, JitGrant
 
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 MAX_SCOPES = 50
@@ -23,12 +23,12 @@ class ScopeDecision:
     audience: str
     """The audience's URI: the token's `aud`."""
     scopes: tuple[str, ...]
-    grants: tuple[dict[str, Any], ...] = field(default=())
+    grants: tuple[JitGrant, ...] = field(default=())
     """Just-in-time grants the token draws on; its exp must not pass the earliest of their ends."""
 
     @property
     def ends_at(self) -> int | None:
-        return min((int(g["ends_at"]) for g in self.grants), default=None)
+        return min((g.ends_at for g in self.grants), default=None)
 
     @property
     def scope(self) -> str:
@@ -58,17 +58,17 @@ def check_resource(value: str) -> str:
 
 
 def decide(
-    agent: dict[str, Any],
+    agent: Agent,
     requested: list[str] | None,
     resources: list[str],
-    grants: Sequence[dict[str, Any]] = (),
+    grants: Sequence[JitGrant] = (),
 ) -> ScopeDecision:
-    """Standing access from the agent's compiled item: `scopes` maps scope -> audience name,
-    `audiences` maps audience name -> URI, `never` lists what can never be issued. Active
-    just-in-time `grants` add scopes, but only when asked for by name: the default stays standing."""
-    allowed: dict[str, str] = agent.get("scopes") or {}
-    uris: dict[str, str] = agent.get("audiences") or {}
-    never = set(agent.get("never") or ())
+    """Standing access from the compiled agent: `scopes` maps scope -> audience name, `audiences` maps
+    audience name -> URI, `never` lists what can never be issued. Active just-in-time `grants` add
+    scopes, but only when asked for by name: the default stays standing."""
+    allowed = agent.scopes
+    uris = agent.audiences
+    never = agent.never
     if len(resources) > 1:
         raise InvalidTarget("A token names exactly one resource", reason="several_resources")
     audience: str | None = None
@@ -90,12 +90,12 @@ def decide(
                 reason="resource_required",
             )
         return ScopeDecision(uris[audiences.pop()], tuple(sorted(candidates)))
-    granted = {s: g for g in sorted(grants, key=lambda g: int(g["ends_at"])) for s in g["scopes"]}
+    granted = {s: g for g in sorted(grants, key=lambda g: g.ends_at) for s in g.scopes}
     refused = [s for s in requested if (s not in allowed and s not in granted) or s in never]
     if refused:
         raise InvalidScope("The requested scope is not allowed for this client", reason="scope_not_allowed")
     drawn = {id(g): g for s, g in granted.items() if s in requested and s not in allowed}
-    audiences = {allowed.get(s) or granted[s]["audience"] for s in requested}
+    audiences = {allowed.get(s) or granted[s].audience for s in requested}
     if audience is not None and audiences != {audience}:
         raise InvalidScope(
             "The requested scope does not belong to the resource", reason="scope_other_resource"

@@ -9,27 +9,11 @@ from __future__ import annotations
 from urllib.parse import unquote_to_bytes
 
 from agent_auth.errors import InvalidRequest
+from agent_auth.oauth.params import REPEATABLE, Form
 from agent_auth.web.request import MAX_BODY_BYTES, Request
 
 MAX_FIELDS = 32
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-REPEATABLE = frozenset({"resource"})
-"""RFC 8707 §2 lets `resource` repeat; the grant decides whether more than one makes sense."""
-
-
-class Form:
-    def __init__(self, fields: dict[str, list[str]]) -> None:
-        self._fields = fields
-
-    def get(self, name: str) -> str | None:
-        values = self._fields.get(name)
-        return values[0] if values else None
-
-    def get_all(self, name: str) -> list[str]:
-        return list(self._fields.get(name, ()))
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._fields
 
 
 def _decode(raw: bytes) -> str:

@@ -26,7 +26,8 @@ class Request:
     """Lower-cased names. A header sent twice keeps its first value; `repeated_headers` names it."""
     body: bytes
     source_ip: str
-    request_id: str
+    http_request_id: str
+    """API Gateway's requestContext.requestId."""
     query: dict[str, list[str]] = field(default_factory=dict)
     repeated_headers: frozenset[str] = frozenset()
     path_params: dict[str, str] = field(default_factory=dict)
@@ -74,7 +75,7 @@ class Request:
             headers=headers,
             body=body,
             source_ip=identity.get("sourceIp") or "",
-            request_id=context.get("requestId") or "",
+            http_request_id=context.get("requestId") or "",
             query={k: list(v) for k, v in (event.get("multiValueQueryStringParameters") or {}).items()},
             repeated_headers=frozenset(repeated),
         )

@@ -10,28 +10,23 @@ was sent cannot either.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from agent_auth.approvals.links import ApprovalLink, MacVerifier, link_message
 from agent_auth.audit import AuditRecord
 from agent_auth.clock import Clock
-from agent_auth.oauth.access_requests import grant_for, request_digest
-from agent_auth.oauth.jit_grants import still_allowed
+from agent_auth.jit.grants import still_allowed
+from agent_auth.jit.links import ApprovalLink, MacVerifier, link_message
+from agent_auth.jit.requests import GrantWrites, grant_for, request_digest
+from agent_auth.ports import AuditLog, Transaction, Write
+from agent_auth.records import AccessRequest, Agent
 
 
 class ApprovalRequests(Protocol):
-    def get_request(self, request_id: str) -> dict[str, Any] | None: ...
+    def get_request(self, request_id: str) -> AccessRequest | None: ...
 
-    def decide(
-        self,
-        request_id: str,
-        *,
-        status: str,
-        approver: str,
-        now: int,
-        grant: dict[str, Any] | None,
-        audit: dict[str, Any],
-    ) -> bool: ...
+    def decision(self, decided: AccessRequest, now: int) -> Write:
+        """The write that moves a pending, unexpired request to its decided status, or fails."""
+        ...
 
 
 class Groups(Protocol):
@@ -39,13 +34,7 @@ class Groups(Protocol):
 
 
 class PolicyReader(Groups, Protocol):
-    def get_client(self, client_id: str) -> dict[str, Any] | None: ...
-
-
-class ApprovalAudit(Protocol):
-    def write(self, record: AuditRecord) -> None: ...
-
-    def transact_put(self, record: AuditRecord) -> dict[str, Any]: ...
+    def get_client(self, client_id: str) -> Agent | None: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +44,7 @@ class Page:
     status: int
     title: str
     message: str
-    request: dict[str, Any] | None = None
+    request: AccessRequest | None = None
     can_decide: bool = False
     facts: dict[str, str] = field(default_factory=dict)
 
@@ -73,12 +62,16 @@ class ApprovalService:
         self,
         *,
         requests: ApprovalRequests,
+        grants: GrantWrites,
         agents: PolicyReader,
         mac: MacVerifier,
-        audit: ApprovalAudit,
+        audit: AuditLog,
+        transaction: Transaction,
         clock: Clock,
     ) -> None:
         self._requests = requests
+        self._grants = grants
+        self._transaction = transaction
         self._agents = agents
         self._mac = mac
         self._audit = audit
@@ -107,7 +100,7 @@ class ApprovalService:
                 decision="deny",
                 at=self._clock.now(),
                 reason="malformed_link",
-                request_id=meta.get("request_id"),
+                http_request_id=meta.get("http_request_id"),
                 source_ip=meta.get("source_ip"),
                 details={"access_request": request_id[:64], "status": INVALID.status},
             )
@@ -132,26 +125,26 @@ class ApprovalService:
             )
             return page
         now = int(self._clock.now())
-        status = "approved" if decision == "approve" else "denied"
-        decided = {**request, "status": status, "decided_by": link.approver, "decided_at": now}
-        grant = grant_for(decided, now) if status == "approved" else None
+        decided = request.decided("approved" if decision == "approve" else "denied", link.approver, now)
         outcome = self._outcome(decided)
         record = self._record(
-            "approval.decide", link=link, request=request, page=outcome, reason=status, meta=meta, allow=True
+            "approval.decide",
+            link=link,
+            request=request,
+            page=outcome,
+            reason=decided.status,
+            meta=meta,
+            allow=True,
         )
-        if self._requests.decide(
-            request["request_id"],
-            status=status,
-            approver=link.approver,
-            now=now,
-            grant=grant,
-            audit=self._audit.transact_put(record),
-        ):
+        writes = [self._requests.decision(decided, now), self._audit.entry(record)]
+        if decided.status == "approved":
+            writes.append(self._grants.put(grant_for(decided, now)))
+        if self._transaction.commit(writes):
             return outcome
         # Someone else decided first (or it expired in between): show what happened.
-        current = self._requests.get_request(request["request_id"]) or request
+        current = self._requests.get_request(request.request_id) or request
         page = self._outcome(current, now)
-        if current["status"] == "pending" and now < int(current["expires_at"]):
+        if current.is_pending(now):
             # A concurrent transaction was still in flight (TransactionConflict): nothing was decided.
             page = Page(
                 409, "Please try again", "Another decision was being made at the same moment.", current
@@ -163,7 +156,7 @@ class ApprovalService:
         )
         return page
 
-    def _check(self, link: ApprovalLink) -> tuple[Page, dict[str, Any] | None, str]:
+    def _check(self, link: ApprovalLink) -> tuple[Page, AccessRequest | None, str]:
         request = self._requests.get_request(link.request_id) if len(link.request_id) <= 64 else None
         if request is None:
             return INVALID, None, "unknown_request"
@@ -173,7 +166,7 @@ class ApprovalService:
         now = int(self._clock.now())
         if now >= link.expires_at:
             return EXPIRED, request, "link_expired"
-        if link.approver.lower() == str(request["owner"]).lower():
+        if link.approver.lower() == request.owner.lower():
             return (
                 Page(
                     403,
@@ -184,7 +177,7 @@ class ApprovalService:
                 request,
                 "owner",
             )
-        if link.approver not in self._agents.group_members(str(request.get("approvers") or "")):
+        if link.approver not in self._agents.group_members(request.approvers or ""):
             return (
                 Page(
                     403,
@@ -195,10 +188,10 @@ class ApprovalService:
                 request,
                 "approver_removed",
             )
-        if request["status"] != "pending" or now >= int(request["expires_at"]):
+        if not request.is_pending(now):
             return self._outcome(request, now), request, "already_decided"
-        agent = self._agents.get_client(str(request["client_id"]))
-        if agent is None or not still_allowed(agent, request):
+        agent = self._agents.get_client(request.client_id)
+        if agent is None or not still_allowed(agent, request.scopes, request.audience):
             return (
                 Page(
                     409,
@@ -216,22 +209,22 @@ class ApprovalService:
         )
 
     @staticmethod
-    def _outcome(request: dict[str, Any], now: int | None = None) -> Page:
-        status = request["status"]
-        if status == "pending" and now is not None and now >= int(request["expires_at"]):
+    def _outcome(request: AccessRequest, now: int | None = None) -> Page:
+        status = request.status
+        if status == "pending" and now is not None and now >= request.expires_at:
             return Page(
                 410, "This request has expired", "Nobody decided in time; the agent may ask again.", request
             )
         if status == "approved":
-            return Page(200, "Approved", f"Approved by {request.get('decided_by')}.", request)
-        return Page(200, "Denied", f"Denied by {request.get('decided_by')}.", request)
+            return Page(200, "Approved", f"Approved by {request.decided_by}.", request)
+        return Page(200, "Denied", f"Denied by {request.decided_by}.", request)
 
     def _record(
         self,
         action: str,
         *,
         link: ApprovalLink,
-        request: dict[str, Any] | None,
+        request: AccessRequest | None,
         page: Page,
         reason: str,
         meta: dict[str, str],
@@ -242,11 +235,11 @@ class ApprovalService:
             decision="allow" if allow else "deny",
             at=self._clock.now(),
             reason=reason,
-            client_id=request["client_id"] if request else None,
+            client_id=request.client_id if request else None,
             approver=link.approver[:320] if request else None,
-            scope_requested=" ".join(request["scopes"]) if request else None,
-            audience=request.get("audience_uri") if request else None,
-            request_id=meta.get("request_id"),
+            scope_requested=" ".join(request.scopes) if request else None,
+            audience=request.audience_uri if request else None,
+            http_request_id=meta.get("http_request_id"),
             source_ip=meta.get("source_ip"),
             details={"access_request": link.request_id[:64], "status": page.status},
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from html import escape
-from typing import Any
 
-from agent_auth.approvals.service import Page
+from agent_auth.jit.approval import Page
+from agent_auth.records import AccessRequest
 
 PAGE_HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
@@ -34,21 +34,19 @@ def duration_text(seconds: int) -> str:
     return f"{seconds} seconds"
 
 
-def describe(request: dict[str, Any]) -> list[tuple[str, str]]:
+def describe(request: AccessRequest) -> list[tuple[str, str]]:
     """The facts an approver sees, as plain text (escaped by the caller)."""
-    scopes = "; ".join(
-        f"{s} ({request.get('descriptions', {}).get(s) or 'no description'})" for s in request["scopes"]
-    )
-    created = datetime.fromtimestamp(int(request["created_at"]), UTC).strftime("%Y-%m-%d %H:%M UTC")
+    scopes = "; ".join(f"{s} ({request.descriptions.get(s) or 'no description'})" for s in request.scopes)
+    created = datetime.fromtimestamp(int(request.created_at), UTC).strftime("%Y-%m-%d %H:%M UTC")
     return [
-        ("Agent", str(request["client_id"])),
-        ("Owner", str(request["owner"])),
+        ("Agent", str(request.client_id)),
+        ("Owner", str(request.owner)),
         ("Scopes", scopes),
-        ("Audience", str(request.get("audience_uri") or request["audience"])),
-        ("Duration", duration_text(int(request["duration"]))),
-        ("Single use", "yes" if request.get("single_use") else "no"),
+        ("Audience", str(request.audience_uri or request.audience)),
+        ("Duration", duration_text(int(request.duration))),
+        ("Single use", "yes" if request.single_use else "no"),
         ("Requested", created),
-        ("Request id", str(request["request_id"])),
+        ("Request id", str(request.request_id)),
     ]
 
 
@@ -65,7 +63,7 @@ def render(page: Page, *, hidden: dict[str, str] | None = None) -> str:
         for name, value in describe(page.request):
             parts.append(f"<dt>{escape(name)}</dt><dd>{escape(value)}</dd>")
         parts.append("</dl><h2>Reason given</h2>")
-        parts.append(f'<p class="reason">{escape(str(page.request["reason"]))}</p>')
+        parts.append(f'<p class="reason">{escape(str(page.request.reason))}</p>')
     if page.can_decide:
         fields = "".join(
             f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in (hidden or {}).items()

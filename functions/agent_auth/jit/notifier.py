@@ -7,15 +7,16 @@ The agent's owner is never asked: they could not decide anyway.
 from __future__ import annotations
 
 from email.message import EmailMessage
-from typing import Any, Protocol
+from typing import Protocol
 
-from agent_auth.approvals.email import approval_email
-from agent_auth.approvals.links import MacSigner, link_url, sign_link
-from agent_auth.approvals.service import Groups
 from agent_auth.audit import AuditRecord
 from agent_auth.clock import Clock
-from agent_auth.oauth.access_requests import request_digest
+from agent_auth.jit.approval import Groups
+from agent_auth.jit.email import approval_email
+from agent_auth.jit.links import MacSigner, link_url, sign_link
+from agent_auth.jit.requests import request_digest
 from agent_auth.ports import AuditLog
+from agent_auth.records import AccessRequest
 
 
 class Mailer(Protocol):
@@ -42,23 +43,23 @@ class Notifier:
         self._audit = audit
         self._clock = clock
 
-    def notify(self, request: dict[str, Any]) -> list[str]:
+    def notify(self, request: AccessRequest) -> list[str]:
         """Email each approver; the audit record names who was sent a link, even when a later send
         fails (the stream then retries the batch, and those approvers may get a second email)."""
-        if request.get("status") != "pending" or not request.get("approvers"):
+        if request.status != "pending" or not request.approvers:
             return []
-        owner = str(request["owner"]).lower()
-        approvers = [a for a in self._agents.group_members(str(request["approvers"])) if a.lower() != owner]
+        owner = str(request.owner).lower()
+        approvers = [a for a in self._agents.group_members(str(request.approvers)) if a.lower() != owner]
         digest = request_digest(request)
         sent: list[str] = []
         try:
             for approver in approvers:
                 link = sign_link(
                     self._mac,
-                    request_id=request["request_id"],
+                    request_id=request.request_id,
                     approver=approver,
                     digest=digest,
-                    expires_at=int(request["expires_at"]),
+                    expires_at=int(request.expires_at),
                 )
                 self._mailer.send(
                     approval_email(
@@ -78,12 +79,12 @@ class Notifier:
                     decision="allow" if sent and not failed else "deny",
                     at=self._clock.now(),
                     reason="send_failed" if failed else (None if approvers else "no_approvers"),
-                    client_id=request["client_id"],
-                    scope_requested=" ".join(request["scopes"]),
+                    client_id=request.client_id,
+                    scope_requested=" ".join(request.scopes),
                     details={
-                        "access_request": request["request_id"],
+                        "access_request": request.request_id,
                         "sent_to": sent,
-                        "group": request["approvers"],
+                        "group": request.approvers,
                     },
                 )
             )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from html import escape
-from typing import Any
 
-from agent_auth.approvals.pages import describe
+from agent_auth.jit.pages import describe
+from agent_auth.records import AccessRequest
 
 
 def _header_safe(text: str) -> str:
@@ -16,22 +16,22 @@ def _header_safe(text: str) -> str:
 
 
 def approval_email(
-    *, sender: str, approver: str, request: dict[str, Any], link: str, now: float
+    *, sender: str, approver: str, request: AccessRequest, link: str, now: float
 ) -> EmailMessage:
     message = EmailMessage()
-    scopes = ", ".join(request["scopes"])
-    message["Subject"] = _header_safe(f"Approve {request['client_id']}: {scopes}?")
+    scopes = ", ".join(request.scopes)
+    message["Subject"] = _header_safe(f"Approve {request.client_id}: {scopes}?")
     message["From"] = sender
     message["To"] = approver
     message["Date"] = formatdate(now, usegmt=True)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     facts = describe(request)
-    text = [f"{request['client_id']} asks for elevated access.", ""]
+    text = [f"{request.client_id} asks for elevated access.", ""]
     text += [f"{name}: {value}" for name, value in facts]
     text += [
         "",
         "Reason given:",
-        str(request["reason"]),
+        str(request.reason),
         "",
         "Review and decide (this link is yours alone; do not forward it):",
         link,
@@ -41,9 +41,9 @@ def approval_email(
     message.set_content("\n".join(text))
     rows = "".join(f"<tr><th align=left>{escape(n)}</th><td>{escape(v)}</td></tr>" for n, v in facts)
     html = (
-        f"<p><b>{escape(str(request['client_id']))}</b> asks for elevated access.</p>"
+        f"<p><b>{escape(str(request.client_id))}</b> asks for elevated access.</p>"
         f"<table>{rows}</table><p><b>Reason given:</b></p>"
-        f'<p style="white-space:pre-wrap">{escape(str(request["reason"]))}</p>'
+        f'<p style="white-space:pre-wrap">{escape(str(request.reason))}</p>'
         f'<p><a href="{escape(link)}">Review and decide</a> (this link is yours alone;'
         " do not forward it).</p>"
         "<p>Opening the link changes nothing; only the Approve or Deny button on the page decides.</p>"

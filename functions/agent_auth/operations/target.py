@@ -1,0 +1,77 @@
+"""Where an operator command goes (the development server or a deployed stack), as ports only.
+
+The operator use cases (operations/*.py) see these narrow interfaces and never an adapter, so they can
+be unit-tested with fakes; wiring.operator_target builds the DynamoDB-backed target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agent_auth.audit import AuditRecord
+from agent_auth.clock import Clock
+from agent_auth.ports import Transaction, Write
+from agent_auth.records import AccessRequest, Agent, JitGrant
+
+
+class OperationFailed(Exception):
+    """A refusal the operator can act on; the message says how."""
+
+
+class PolicyStore(Protocol):
+    def get_policy(self) -> dict[str, Any] | None: ...
+
+    def list_client_ids(self) -> list[str]: ...
+
+    def get_client(self, client_id: str) -> Agent | None: ...
+
+    def apply(
+        self,
+        agents: dict[str, dict[str, Any]],
+        *,
+        removed: list[str],
+        groups: dict[str, list[str]],
+        removed_groups: list[str],
+        policy: dict[str, Any],
+        previous_digest: str | None,
+        audit: Write,
+    ) -> bool: ...
+
+    def set_secret_hash(self, client_id: str, secret_hash: str, rotated_at: str, audit: Write) -> bool: ...
+
+
+class AuditTrail(Protocol):
+    def write(self, record: AuditRecord) -> None: ...
+
+    def entry(self, record: AuditRecord) -> Write: ...
+
+    def query(
+        self, *, since: float, until: float, client_id: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]: ...
+
+
+class RequestStore(Protocol):
+    def get_request(self, request_id: str) -> AccessRequest | None: ...
+
+    def list_requests(self, limit: int = 200) -> list[AccessRequest]: ...
+
+
+class GrantStore(Protocol):
+    def grants_of(self, client_id: str) -> list[JitGrant]: ...
+
+    def revocation(self, client_id: str, grant_id: str, now: int) -> Write: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    agents: PolicyStore
+    audit: AuditTrail
+    requests: RequestStore
+    grants: GrantStore
+    transaction: Transaction
+    operator: str
+    issuer: str
+    clock: Clock
+    """The target's clock: the development server's may have been moved with POST /_dev/clock."""
