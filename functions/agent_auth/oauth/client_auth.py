@@ -127,9 +127,9 @@ class ClientAuthenticator:
         return AuthenticatedClient(agent.client_id, credentials.method, agent)
 
     def _identify_public(self, credentials: Credentials, allow_public: bool) -> AuthenticatedClient:
-        if not allow_public:
-            raise self._failed("no_client_authentication", credentials)
         agent = self._lookup(credentials.client_id)
+        if not allow_public:
+            raise self._failed("no_client_authentication", credentials, agent)
         if agent is None:
             raise self._failed("unknown_client", credentials)
         if not agent.is_public:

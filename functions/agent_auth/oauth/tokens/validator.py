@@ -1,0 +1,116 @@
+"""A check of our own access tokens (RFC 9068 §4), for token exchange and introspection.
+
+Only tokens we can prove: signature by a key we publish (allow-listed by `kid`, algorithm pinned),
+`typ: at+jwt` (an ID token, refresh token or link token is never an access token), the exact issuer,
+the required claims, `exp` in the future within a small skew, and then a revocation hook, so a revoked
+token, or one of a disabled agent, is refused like an expired one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agent_auth.clock import Clock
+from agent_auth.oauth.jwt_verifier import JwtRejected, VerificationKey, keys_from_jwks, verify_jws
+from agent_auth.oauth.tokens.access_token import ACCESS_TOKEN_TYP
+
+SKEW = 60
+MAX_TOKEN_BYTES = 8192
+"""A subject token larger than this is refused outright (RFC 8693 exchanges; Keycloak CVE-2026-9704)."""
+REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")
+
+
+class PublishedKeys(Protocol):
+    def jwks(self) -> dict[str, Any]:
+        """The JWKS we publish at /jwks.json (cached by the adapter)."""
+        ...
+
+
+class RevocationCheck(Protocol):
+    def is_revoked(self, claims: Mapping[str, Any], now: int) -> bool:
+        """True for a revoked token, one of a revoked family, or one of a disabled agent."""
+        ...
+
+
+@dataclass(frozen=True)
+class AccessTokenClaims:
+    claims: Mapping[str, Any]
+
+    @property
+    def subject(self) -> str:
+        return str(self.claims["sub"])
+
+    @property
+    def client_id(self) -> str:
+        return str(self.claims["client_id"])
+
+    @property
+    def audience(self) -> str:
+        return str(self.claims["aud"])
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        return tuple(str(self.claims.get("scope") or "").split())
+
+    @property
+    def expires_at(self) -> int:
+        return int(self.claims["exp"])
+
+    @property
+    def token_id(self) -> str:
+        return str(self.claims["jti"])
+
+    @property
+    def act(self) -> Mapping[str, Any] | None:
+        act = self.claims.get("act")
+        return act if isinstance(act, dict) else None
+
+
+class AccessTokenValidator:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        keys: PublishedKeys,
+        clock: Clock,
+        revocations: RevocationCheck | None = None,
+    ) -> None:
+        self._issuer = issuer
+        self._keys = keys
+        self._clock = clock
+        self._revocations = revocations
+        self._parsed: dict[str, VerificationKey] | None = None
+
+    def validate(self, token: str) -> AccessTokenClaims:
+        """The token's claims; JwtRejected (with the reason for the audit trail) otherwise."""
+        now = int(self._clock.now())
+        _, claims = verify_jws(token, self._verification_keys(), typ=_TYP, max_size=MAX_TOKEN_BYTES)
+        if claims.get("iss") != self._issuer:
+            raise JwtRejected("wrong_issuer")
+        missing = [c for c in REQUIRED_CLAIMS if c not in claims]
+        if missing:
+            raise JwtRejected("missing_claims")
+        exp, iat = claims["exp"], claims["iat"]
+        if not _is_time(exp) or not _is_time(iat) or not isinstance(claims["aud"], str):
+            raise JwtRejected("malformed_claims")
+        if exp <= now - SKEW:
+            raise JwtRejected("expired")
+        if iat > now + SKEW:
+            raise JwtRejected("issued_in_future")
+        if self._revocations is not None and self._revocations.is_revoked(claims, now):
+            raise JwtRejected("revoked")
+        return AccessTokenClaims(claims)
+
+    def _verification_keys(self) -> dict[str, VerificationKey]:
+        if self._parsed is None:
+            self._parsed = keys_from_jwks(self._keys.jwks())
+        return self._parsed
+
+
+_TYP = frozenset({ACCESS_TOKEN_TYP, f"application/{ACCESS_TOKEN_TYP}"})
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**11
