@@ -17,6 +17,7 @@ from typing import Any
 from agent_auth.clock import Clock
 from agent_auth.errors import InvalidClient
 from agent_auth.oauth import jose
+from agent_auth.oauth.jwt_verifier import JwtRejected, unverified_parts
 from agent_auth.ports import KeyFetcher, ReplayGuard
 from agent_auth.records import Agent
 
@@ -30,6 +31,7 @@ MAX_LIFETIME = 3600
 """An assertion may be valid for at most an hour; its jti is remembered that long."""
 SKEW = 60
 MAX_JTI = 256
+MAX_ASSERTION_BYTES = 8192
 AUTH_FAILED = "Client authentication failed"
 
 
@@ -38,14 +40,9 @@ def _fail(reason: str) -> InvalidClient:
 
 
 def _split(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    parts = assertion.split(".")
-    if len(parts) != 3:
-        raise _fail("assertion_malformed")
     try:
-        return jose.strict_json_object(jose.b64url_decode(parts[0])), jose.strict_json_object(
-            jose.b64url_decode(parts[1])
-        )
-    except jose.MalformedJose as exc:
+        return unverified_parts(assertion, MAX_ASSERTION_BYTES)
+    except JwtRejected as exc:
         raise _fail("assertion_malformed") from exc
 
 
