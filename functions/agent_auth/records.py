@@ -52,6 +52,8 @@ class Agent:
     jwks_uri: str | None = None
     secret_hash: str | None = None
     secret_rotated_at: str | None = None
+    delegation: Delegation | None = None
+    """Acting for users (authorization code); None when the agent may not."""
 
     @property
     def is_public(self) -> bool:
@@ -133,3 +135,121 @@ def to_plain(record: Any) -> dict[str, Any]:
             value = dict(value)
         data[f.name] = value
     return data
+
+
+# --- Delegated access (authorization code + PKCE, refresh tokens, consent) ------------------------------
+
+ConsentMode = Literal["remember", "every_time"]
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """What an agent may ask users for (policy: agents.NAME.delegation)."""
+
+    redirect_uris: tuple[str, ...]
+    scopes: tuple[str, ...]
+    offline_access: bool = True
+    consent: ConsentMode = "remember"
+
+
+@dataclass(frozen=True)
+class UserDirectory:
+    """The policy's `users`, compiled: who may hold which scopes (by email, or `group:NAME`)."""
+
+    by_email: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Lower-cased email -> scopes of its roles."""
+    by_group: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Group name (without `group:`) -> scopes of its roles."""
+
+    def scopes_for(self, email: str, groups: tuple[str, ...] = ()) -> frozenset[str]:
+        scopes = set(self.by_email.get(email.lower(), ()))
+        for group in groups:
+            scopes |= self.by_group.get(group, frozenset())
+        return frozenset(scopes)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """An authorization request (RFC 6749 §4.1.1) between /authorize and the code: validated, then
+    waiting for the user to sign in upstream and to consent. Its id is the upstream `state`."""
+
+    sign_in_id: str
+    client_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    """What the code will carry if the user allows: requested ∩ delegation ∩ what the user may hold
+    (narrowed again once the user is known)."""
+    audience: str
+    """The audience URI (RFC 8707 `resource`)."""
+    code_challenge: str
+    created_at: int
+    expires_at: int
+    state: str | None = None
+    nonce: str | None = None
+    prompt: str | None = None
+    upstream_nonce: str = ""
+    upstream_verifier: str = ""
+    """The PKCE verifier of our own request to the upstream provider (never sent to the client)."""
+    user: str | None = None
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UserSession:
+    """A signed-in user (the `__Host-` session cookie holds the id; only its hash is stored)."""
+
+    session_hash: str
+    user: str
+    groups: tuple[str, ...]
+    created_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    """RFC 6749 §4.1.2: single use, at most 60 seconds, bound to everything it was issued for."""
+
+    code_hash: str
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    audience: str
+    scopes: tuple[str, ...]
+    user: str
+    created_at: int
+    expires_at: int
+    family_id: str
+    """Assigned at issue: the refresh family (and tokens) a redemption produces, revoked on reuse."""
+    nonce: str | None = None
+    groups: tuple[str, ...] = ()
+    redeemed: bool = False
+
+
+@dataclass(frozen=True)
+class RefreshFamily:
+    """A chain of rotating refresh tokens (RFC 9700 §4.14): one current token; an old one presented
+    again revokes the whole family."""
+
+    family_id: str
+    client_id: str
+    user: str
+    audience: str
+    scopes: tuple[str, ...]
+    current_hash: str
+    generation: int
+    created_at: int
+    expires_at: int
+    groups: tuple[str, ...] = ()
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What a user allowed an agent, remembered unless the agent's delegation says every_time."""
+
+    user: str
+    client_id: str
+    audience: str
+    scopes: tuple[str, ...]
+    granted_at: int
+    revoked: bool = False
