@@ -150,6 +150,8 @@ class Delegation:
     scopes: tuple[str, ...]
     offline_access: bool = True
     consent: ConsentMode = "remember"
+    scope_audiences: Mapping[str, str] = field(default_factory=dict)
+    """Delegation scope -> audience name."""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class Outcome:
     token_id: str | None = None
     user: str | None = None
     act: Mapping[str, Any] | None = None
+    token_family: str | None = None
     details: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -47,6 +48,7 @@ class Outcome:
             token_id=issued.token_id,
             user=issuance.user,
             act=issuance.act,
+            token_family=issuance.token_family,
             details=issuance.details,
         )
 

@@ -123,6 +123,7 @@ class _Attempt:
             client_id=self._client_id(error),
             user=outcome.user if outcome else None,
             actor_chain=_chain(outcome),
+            token_family=outcome.token_family if outcome else None,
             grant_type=grant_type if self.validated else unverified(grant_type),
             auth_method=self.credentials.method if self.credentials else None,
             scope_requested=self._requested("scope", 512, outcome),

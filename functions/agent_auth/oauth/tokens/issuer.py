@@ -15,6 +15,15 @@ from agent_auth.oauth.tokens.access_token import access_token_claims, new_token_
 from agent_auth.ports import Signer
 from agent_auth.records import JitGrant
 
+ID_TOKEN_LIFETIME = 300
+
+
+@dataclass(frozen=True)
+class IdTokenRequest:
+    """`openid` was granted: an ID token goes with the access token (OpenID Connect Core §3.1.3.3)."""
+
+    nonce: str | None = None
+
 
 @dataclass(frozen=True)
 class Issuance:
@@ -37,6 +46,9 @@ class Issuance:
     """For the audit record only."""
     jit_grants: tuple[JitGrant, ...] = ()
     """The JIT grants the token draws on (a single-use one is consumed once the token is signed)."""
+    token_family: str | None = None
+    """The refresh family the token belongs to (delegated access), for the audit trail."""
+    id_token: IdTokenRequest | None = None
 
     @property
     def scope(self) -> str:
@@ -49,6 +61,8 @@ class IssuedToken:
     token_id: str
     expires_in: int
     issuance: Issuance
+    extra_response: Mapping[str, str] = field(default_factory=dict)
+    """Beside the access token: `refresh_token`, `id_token`."""
 
     def response(self) -> dict[str, object]:
         """RFC 6749 §5.1."""
@@ -57,6 +71,7 @@ class IssuedToken:
             "token_type": "Bearer",
             "expires_in": self.expires_in,
             "scope": self.issuance.scope,
+            **self.extra_response,
         }
 
 
@@ -86,3 +101,18 @@ class TokenIssuer:
             extra=extra,
         )
         return IssuedToken(sign_jwt(self._signer, claims), token_id, lifetime, issuance)
+
+    def id_token(self, *, user: str, client_id: str, nonce: str | None, now: int) -> str:
+        """OpenID Connect Core §2: `aud` is the agent, `nonce` echoed; typ JWT, so our access-token
+        validator never takes it for an access token (RFC 9068 §4)."""
+        claims: dict[str, Any] = {
+            "iss": self._issuer,
+            "sub": user,
+            "aud": client_id,
+            "exp": now + min(self._lifetime, ID_TOKEN_LIFETIME),
+            "iat": now,
+            "email": user,
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        return sign_jwt(self._signer, claims, typ="JWT")
