@@ -46,7 +46,13 @@ class FakeAudit:
         self.records.append(record)
 
     def entry(self, record: AuditRecord) -> Write:
-        return Write(("audit", record))
+        """A write that records `record` when a fake transaction runs it (and only then)."""
+
+        def append() -> bool:
+            self.write(record)
+            return True
+
+        return Write(append)
 
 
 class LocalSigner:

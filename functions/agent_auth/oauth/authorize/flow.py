@@ -1,0 +1,456 @@
+"""The authorization endpoint's flow: validate, sign the user in upstream, ask consent, issue a code.
+
+    GET /authorize ─▶ validated ─▶ no session: SignIn stored, 302 to the upstream provider
+                                └▶ session: narrowed to the user's roles ─▶ remembered consent: code
+                                                                          └▶ 302 to the consent page
+    GET /authorize/callback ─▶ upstream ID token checked ─▶ session cookie ─▶ as above
+    GET /authorize/consent ─▶ the page;  POST Allow ─▶ code (one transaction: sign-in ended, code, consent,
+                                          audit);  POST Deny ─▶ error=access_denied
+
+Every outcome is a `Redirect`, a `ConsentPage` or an `ErrorPage` for the browser shell to render, and
+every call writes exactly one audit record. Authorization responses carry `iss` (RFC 9207).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Protocol
+from urllib.parse import urlencode, urlsplit
+
+from agent_auth.audit import AuditRecord, printable, unverified
+from agent_auth.clock import Clock
+from agent_auth.names import NAME_PATTERN
+from agent_auth.oauth.authorize.request import (
+    OIDC_SCOPES,
+    AuthorizePageError,
+    AuthorizeRedirectError,
+    ValidatedRequest,
+    validate_authorization_request,
+)
+from agent_auth.oauth.authorize.stores import (
+    CodeStore,
+    ConsentStore,
+    SessionStore,
+    SignInStore,
+    UserDirectoryReader,
+)
+from agent_auth.oauth.tokens import opaque
+from agent_auth.ports import AuditLog, ClientReader, Transaction
+from agent_auth.records import Agent, AuthorizationCode, Consent, SignIn, UserSession
+
+SIGN_IN_SECONDS = 600
+"""How long a user has to sign in and decide."""
+SESSION_SECONDS = 8 * 3600
+CODE_SECONDS = 60
+"""RFC 6749 §4.1.2 recommends at most ten minutes; a code is redeemed at once, so one minute."""
+_VALID_NAME = re.compile(NAME_PATTERN)
+_SIGN_IN_ID = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+
+
+@dataclass(frozen=True)
+class UpstreamIdentity:
+    subject: str
+    email: str
+    email_verified: bool
+    groups: tuple[str, ...]
+
+
+class UpstreamFailed(Exception):
+    """The upstream sign-in did not prove anyone (forged, replayed or refused); the reason is audited."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Upstream(Protocol):
+    """The company's OpenID provider, as a relying party sees it (oauth/upstream/relying_party.py)."""
+
+    def authorization_url(self, *, state: str, nonce: str, code_verifier: str) -> str: ...
+
+    def complete(self, code: str, *, nonce: str, code_verifier: str) -> UpstreamIdentity:
+        """Raises UpstreamFailed."""
+        ...
+
+
+@dataclass(frozen=True)
+class Redirect:
+    location: str
+    new_session: str | None = None
+    """A session cookie value to set (after a sign-in)."""
+
+
+@dataclass(frozen=True)
+class ErrorPage:
+    status: int
+    title: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ConsentPage:
+    sign_in_id: str
+    agent: Agent
+    user: str
+    redirect_host: str
+    audience: str
+    scopes: tuple[tuple[str, str], ...]
+    """Each scope with its description."""
+
+
+Result = Redirect | ErrorPage | ConsentPage
+
+
+def redirect_to_client(redirect_uri: str, issuer: str, **params: str | None) -> str:
+    """RFC 6749 §4.1.2 and RFC 9207: the parameters added to the registered URI's own query."""
+    query = urlencode({k: v for k, v in {**params, "iss": issuer}.items() if v is not None})
+    return f"{redirect_uri}{'&' if urlsplit(redirect_uri).query else '?'}{query}"
+
+
+def session_hash(cookie: str) -> str:
+    return opaque.digest(cookie)
+
+
+class AuthorizationFlow:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        agents: ClientReader,
+        users: UserDirectoryReader,
+        sign_ins: SignInStore,
+        sessions: SessionStore,
+        consents: ConsentStore,
+        codes: CodeStore,
+        transaction: Transaction,
+        upstream: Upstream,
+        audit: AuditLog,
+        clock: Clock,
+    ) -> None:
+        self._issuer = issuer
+        self._agents = agents
+        self._users = users
+        self._sign_ins = sign_ins
+        self._sessions = sessions
+        self._consents = consents
+        self._codes = codes
+        self._transaction = transaction
+        self._upstream = upstream
+        self._audit = audit
+        self._clock = clock
+
+    # --- GET /authorize ---------------------------------------------------------------------------------
+
+    def authorize(
+        self, params: Mapping[str, str | None], repeated: frozenset[str], cookie: str | None, meta: Meta
+    ) -> Result:
+        now = int(self._clock.now())
+        client_id = params.get("client_id") or ""
+        agent = self._agents.get_client(client_id) if _VALID_NAME.match(client_id) else None
+        record = _Record(
+            "authorize.request", meta, now, client_id if agent else unverified(client_id or None)
+        )
+        try:
+            request = validate_authorization_request(params, agent, repeated)
+        except AuthorizePageError as error:
+            return self._write(record.deny(error.reason), _error_page(error.message))
+        except AuthorizeRedirectError as error:
+            return self._write(record.deny(error.reason), self._error_redirect(error))
+        record = record.about(request)
+        session = None
+        if cookie and request.prompt != "login":
+            session = self._sessions.get_session(session_hash(cookie), now)
+        if session is None:
+            if request.prompt == "none":
+                return self._write(record.deny("login_required"), self._refuse(request, "login_required"))
+            sign_in = self._new_sign_in(request, now)
+            self._sign_ins.put_sign_in(sign_in)
+            location = self._upstream.authorization_url(
+                state=sign_in.sign_in_id,
+                nonce=sign_in.upstream_nonce,
+                code_verifier=sign_in.upstream_verifier,
+            )
+            return self._write(record.allow("sign_in_required"), Redirect(location))
+        sign_in = replace(self._new_sign_in(request, now), user=session.user, groups=session.groups)
+        return self._after_sign_in(
+            sign_in, request.agent, record.signed_in(session.user), prompt=request.prompt
+        )
+
+    def _new_sign_in(self, request: ValidatedRequest, now: int) -> SignIn:
+        return SignIn(
+            sign_in_id=secrets.token_urlsafe(24),
+            client_id=request.agent.client_id,
+            redirect_uri=request.redirect_uri,
+            scopes=request.scopes,
+            audience=request.audience,
+            code_challenge=request.code_challenge,
+            created_at=now,
+            expires_at=now + SIGN_IN_SECONDS,
+            state=request.state,
+            nonce=request.nonce,
+            prompt=request.prompt,
+            upstream_nonce=secrets.token_urlsafe(24),
+            upstream_verifier=secrets.token_urlsafe(48),
+        )
+
+    # --- GET /authorize/callback ------------------------------------------------------------------------
+
+    def callback(self, params: Mapping[str, str | None], meta: Meta) -> Result:
+        now = int(self._clock.now())
+        record = _Record("authorize.sign_in", meta, now, None)
+        state = params.get("state") or ""
+        sign_in = self._sign_ins.get_sign_in(state, now) if _SIGN_IN_ID.match(state) else None
+        if sign_in is None or sign_in.user is not None:
+            # Unknown, expired or already used: a forged or replayed provider response.
+            return self._write(record.deny("unknown_sign_in_state"), _error_page(SIGN_IN_AGAIN))
+        agent = self._agents.get_client(sign_in.client_id)
+        record = record.for_sign_in(sign_in)
+        if agent is None or agent.delegation is None:
+            return self._write(record.deny("client_removed"), _error_page(SIGN_IN_AGAIN))
+        if params.get("error"):
+            # The user cancelled at the provider, or it refused: the client learns access_denied.
+            reason = f"provider_error:{printable(params.get('error'), 40)}"
+            location = redirect_to_client(
+                sign_in.redirect_uri, self._issuer, error="access_denied", state=sign_in.state
+            )
+            return self._write(record.deny(reason), Redirect(location))
+        code = params.get("code")
+        if not code or len(code) > 2048:
+            return self._write(record.deny("missing_upstream_code"), _error_page(SIGN_IN_AGAIN))
+        try:
+            identity = self._upstream.complete(
+                code, nonce=sign_in.upstream_nonce, code_verifier=sign_in.upstream_verifier
+            )
+        except UpstreamFailed as failure:
+            return self._write(record.deny(f"upstream:{failure.reason}"), _error_page(SIGN_IN_FAILED))
+        user = identity.email.lower()
+        if not identity.email_verified:
+            return self._write(record.deny("email_not_verified"), _error_page(SIGN_IN_FAILED))
+        if not self._sign_ins.complete_sign_in(sign_in.sign_in_id, user, identity.groups, now):
+            return self._write(record.deny("sign_in_already_completed"), _error_page(SIGN_IN_AGAIN))
+        cookie = secrets.token_urlsafe(32)
+        self._sessions.put_session(
+            UserSession(session_hash(cookie), user, identity.groups, now, now + SESSION_SECONDS)
+        )
+        signed_in = replace(sign_in, user=user, groups=identity.groups)
+        result = self._after_sign_in(signed_in, agent, record.signed_in(user), prompt=sign_in.prompt)
+        return replace(result, new_session=cookie) if isinstance(result, Redirect) else result
+
+    # --- after sign-in: narrow to the user's roles, then consent ------------------------------------------
+
+    def _after_sign_in(self, sign_in: SignIn, agent: Agent, record: _Record, *, prompt: str | None) -> Result:
+        assert sign_in.user is not None
+        narrowed = self._narrow_to_user(sign_in)
+        if not [s for s in narrowed.scopes if s not in OIDC_SCOPES]:
+            return self._write(record.deny("user_holds_no_requested_scope"), self._refuse_sign_in(narrowed))
+        self._sign_ins.put_sign_in(narrowed)  # what consent (or a remembered consent) decides on
+        remembered = self._consents.get_consent(sign_in.user, agent.client_id)
+        mode = agent.delegation.consent if agent.delegation else "every_time"
+        if (
+            prompt != "consent"
+            and mode == "remember"
+            and remembered is not None
+            and not remembered.revoked
+            and remembered.audience == narrowed.audience
+            and set(narrowed.scopes) <= set(remembered.scopes)
+        ):
+            return self._issue_code(narrowed, agent, record.consented("remembered"), remember=False)
+        if prompt == "none":
+            return self._write(
+                record.deny("consent_required"), self._refuse_sign_in(narrowed, "consent_required")
+            )
+        location = f"{self._issuer}/authorize/consent?{urlencode({'request': narrowed.sign_in_id})}"
+        return self._write(record.allow("consent_required"), Redirect(location))
+
+    def _narrow_to_user(self, sign_in: SignIn) -> SignIn:
+        assert sign_in.user is not None
+        allowed = self._users.get_users().scopes_for(sign_in.user, sign_in.groups) | OIDC_SCOPES
+        return replace(sign_in, scopes=tuple(s for s in sign_in.scopes if s in allowed))
+
+    # --- the consent page ---------------------------------------------------------------------------------
+
+    def consent_page(self, sign_in_id: str, cookie: str | None, meta: Meta) -> Result:
+        now = int(self._clock.now())
+        found = self._signed_in(sign_in_id, cookie, now)
+        if isinstance(found, str):
+            return self._write(
+                _Record("authorize.consent", meta, now, None).deny(found), _error_page(SIGN_IN_AGAIN)
+            )
+        sign_in, agent = found
+        record = _Record("authorize.consent", meta, now, None).for_sign_in(sign_in)
+        descriptions = agent.descriptions
+        page = ConsentPage(
+            sign_in_id=sign_in.sign_in_id,
+            agent=agent,
+            user=str(sign_in.user),
+            redirect_host=urlsplit(sign_in.redirect_uri).netloc,
+            audience=sign_in.audience,
+            scopes=tuple((s, descriptions.get(s) or _OIDC_DESCRIPTIONS.get(s, "")) for s in sign_in.scopes),
+        )
+        return self._write(record.allow("consent_shown"), page)
+
+    def decide(self, sign_in_id: str, cookie: str | None, decision: str, meta: Meta) -> Result:
+        now = int(self._clock.now())
+        found = self._signed_in(sign_in_id, cookie, now)
+        if isinstance(found, str):
+            return self._write(
+                _Record("authorize.consent", meta, now, None).deny(found), _error_page(SIGN_IN_AGAIN)
+            )
+        sign_in, agent = found
+        record = _Record("authorize.consent", meta, now, None).for_sign_in(sign_in)
+        if decision != "allow":
+            location = redirect_to_client(
+                sign_in.redirect_uri, self._issuer, error="access_denied", state=sign_in.state
+            )
+            writes = [
+                self._sign_ins.consume_sign_in(sign_in.sign_in_id, now),
+                self._audit.entry(record.deny("user_denied").build()),
+            ]
+            if not self._transaction.commit(writes):
+                return self._write(record.deny("sign_in_already_decided"), _error_page(SIGN_IN_AGAIN))
+            return Redirect(location)
+        mode = agent.delegation.consent if agent.delegation else "every_time"
+        return self._issue_code(sign_in, agent, record.consented("user_allowed"), remember=mode == "remember")
+
+    def _signed_in(self, sign_in_id: str, cookie: str | None, now: int) -> tuple[SignIn, Agent] | str:
+        """The sign-in behind a consent page, only for the browser whose session signed it in."""
+        sign_in = self._sign_ins.get_sign_in(sign_in_id, now) if _SIGN_IN_ID.match(sign_in_id or "") else None
+        if sign_in is None or sign_in.user is None:
+            return "unknown_sign_in"
+        session = self._sessions.get_session(session_hash(cookie), now) if cookie else None
+        if session is None or session.user != sign_in.user:
+            return "session_mismatch"
+        agent = self._agents.get_client(sign_in.client_id)
+        if agent is None or agent.delegation is None:
+            return "client_removed"
+        return sign_in, agent
+
+    def _issue_code(self, sign_in: SignIn, agent: Agent, record: _Record, *, remember: bool) -> Result:
+        now = int(self._clock.now())
+        assert sign_in.user is not None
+        code = opaque.new_code()
+        stored = AuthorizationCode(
+            code_hash=opaque.digest(code),
+            client_id=agent.client_id,
+            redirect_uri=sign_in.redirect_uri,
+            code_challenge=sign_in.code_challenge,
+            audience=sign_in.audience,
+            scopes=sign_in.scopes,
+            user=sign_in.user,
+            created_at=now,
+            expires_at=now + CODE_SECONDS,
+            family_id=opaque.new_family_id(),
+            nonce=sign_in.nonce,
+            groups=sign_in.groups,
+        )
+        writes = [
+            self._sign_ins.consume_sign_in(sign_in.sign_in_id, now),
+            self._codes.put_code(stored),
+            self._audit.entry(record.with_scope(sign_in.scopes).build()),
+        ]
+        if remember:
+            consent = Consent(sign_in.user, agent.client_id, sign_in.audience, sign_in.scopes, now)
+            writes.append(self._consents.put_consent(consent))
+        if not self._transaction.commit(writes):
+            return self._write(record.deny("sign_in_already_decided"), _error_page(SIGN_IN_AGAIN))
+        return Redirect(
+            redirect_to_client(sign_in.redirect_uri, self._issuer, code=code, state=sign_in.state)
+        )
+
+    # --- refusals -------------------------------------------------------------------------------------------
+
+    def _error_redirect(self, error: AuthorizeRedirectError) -> Redirect:
+        return Redirect(
+            redirect_to_client(error.redirect_uri, self._issuer, error=error.error, state=error.state)
+        )
+
+    def _refuse(self, request: ValidatedRequest, error: str) -> Redirect:
+        return Redirect(
+            redirect_to_client(request.redirect_uri, self._issuer, error=error, state=request.state)
+        )
+
+    def _refuse_sign_in(self, sign_in: SignIn, error: str = "access_denied") -> Redirect:
+        return Redirect(
+            redirect_to_client(sign_in.redirect_uri, self._issuer, error=error, state=sign_in.state)
+        )
+
+    def _write(self, record: _Record, result: Result) -> Result:
+        self._audit.write(record.build())
+        return result
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Where a browser request came from, for its audit record."""
+
+    http_request_id: str
+    source_ip: str
+
+
+@dataclass(frozen=True)
+class _Record:
+    action: str
+    meta: Meta
+    at: int
+    client_id: str | None
+    user: str | None = None
+    scope: str | None = None
+    audience: str | None = None
+    decision: str = "deny"
+    reason: str | None = None
+    details: tuple[tuple[str, str], ...] = ()
+
+    def about(self, request: ValidatedRequest) -> _Record:
+        return replace(self, scope=" ".join(request.scopes), audience=request.audience)
+
+    def for_sign_in(self, sign_in: SignIn) -> _Record:
+        return replace(
+            self,
+            client_id=sign_in.client_id,
+            user=sign_in.user,
+            scope=" ".join(sign_in.scopes),
+            audience=sign_in.audience,
+        )
+
+    def signed_in(self, user: str) -> _Record:
+        return replace(self, user=user)
+
+    def consented(self, how: str) -> _Record:
+        return replace(self, decision="allow", reason=how)
+
+    def with_scope(self, scopes: tuple[str, ...]) -> _Record:
+        return replace(self, scope=" ".join(scopes))
+
+    def allow(self, reason: str) -> _Record:
+        return replace(self, decision="allow", reason=reason)
+
+    def deny(self, reason: str) -> _Record:
+        return replace(self, decision="deny", reason=reason)
+
+    def build(self) -> AuditRecord:
+        return AuditRecord(
+            action=self.action,
+            decision=self.decision,
+            at=self.at,
+            reason=self.reason,
+            client_id=self.client_id,
+            user=self.user,
+            grant_type="authorization_code",
+            scope_granted=self.scope if self.decision == "allow" else None,
+            scope_requested=self.scope if self.decision != "allow" else None,
+            audience=self.audience,
+            http_request_id=self.meta.http_request_id,
+            source_ip=self.meta.source_ip,
+        )
+
+
+SIGN_IN_AGAIN = "This sign-in has ended or was not started here. Go back to the application and try again."
+SIGN_IN_FAILED = "The sign-in could not be confirmed. Go back to the application and try again."
+_OIDC_DESCRIPTIONS = {"openid": "Know who you are", "offline_access": "Keep access while you are away"}
+
+
+def _error_page(message: str) -> ErrorPage:
+    return ErrorPage(400, "Sign-in cannot continue", message)
