@@ -14,7 +14,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from tests.e2e.conftest import DevServer, fetch_json
 from tests.e2e.test_approval_browser import ARTIFACTS, CHROMIUM_FLAGS, chromium
@@ -54,7 +53,9 @@ def callback() -> Iterator[Callback]:
     listener.server.shutdown()
 
 
-def sign_in_and_consent(dev_server: DevServer, url: str, callback: Callback, shots: str = "") -> dict[str, str]:
+def sign_in_and_consent(
+    dev_server: DevServer, url: str, callback: Callback, shots: str = ""
+) -> dict[str, str]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -68,7 +69,13 @@ def sign_in_and_consent(dev_server: DevServer, url: str, callback: Callback, sho
             page.get_by_role("button", name="Sign in").click()
             page.wait_for_load_state()
             content = page.content()
-            for fact in (PUBLIC_AGENT, "owner@example.com", "alice@example.com", "127.0.0.1", "Read contacts"):
+            for fact in (
+                PUBLIC_AGENT,
+                "owner@example.com",
+                "alice@example.com",
+                "127.0.0.1",
+                "Read contacts",
+            ):
                 assert fact in content, fact
             if shots:
                 page.screenshot(path=str(ARTIFACTS / f"{shots}consent-page.png"), full_page=True)
@@ -81,7 +88,9 @@ def sign_in_and_consent(dev_server: DevServer, url: str, callback: Callback, sho
 
 
 @pytest.mark.browser
-def test_a_user_signs_in_consents_and_the_agent_acts_for_them(dev_server: DevServer, callback: Callback) -> None:
+def test_a_user_signs_in_consents_and_the_agent_acts_for_them(
+    dev_server: DevServer, callback: Callback
+) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     metadata = fetch_json(f"{dev_server.issuer}/.well-known/oauth-authorization-server")
     verifier = generate_token(48)
@@ -116,12 +125,20 @@ def test_a_user_signs_in_consents_and_the_agent_acts_for_them(dev_server: DevSer
     # The retired refresh token, presented again, is refused and ends the family.
     reused = client.post(
         metadata["token_endpoint"],
-        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"], "client_id": PUBLIC_AGENT},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": token["refresh_token"],
+            "client_id": PUBLIC_AGENT,
+        },
     )
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
     again = client.post(
         metadata["token_endpoint"],
-        data={"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"], "client_id": PUBLIC_AGENT},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refreshed["refresh_token"],
+            "client_id": PUBLIC_AGENT,
+        },
     )
     assert again.status_code == 400
 

@@ -38,6 +38,7 @@ from agent_auth.oauth.authorize.stores import (
     UserDirectoryReader,
 )
 from agent_auth.oauth.tokens import opaque
+from agent_auth.oauth.upstream.relying_party import Callback, UpstreamIdentity, UpstreamRejected
 from agent_auth.ports import AuditLog, ClientReader, Transaction
 from agent_auth.records import Agent, AuthorizationCode, Consent, SignIn, UserSession
 
@@ -50,30 +51,17 @@ _VALID_NAME = re.compile(NAME_PATTERN)
 _SIGN_IN_ID = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 
 
-@dataclass(frozen=True)
-class UpstreamIdentity:
-    subject: str
-    email: str
-    email_verified: bool
-    groups: tuple[str, ...]
-
-
-class UpstreamFailed(Exception):
-    """The upstream sign-in did not prove anyone (forged, replayed or refused); the reason is audited."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 class Upstream(Protocol):
-    """The company's OpenID provider, as a relying party sees it (oauth/upstream/relying_party.py)."""
+    """The company's OpenID provider, as a relying party sees it (oauth/upstream/relying_party.py).
+    Refusals raise UpstreamRejected; an unreachable provider, UpstreamUnavailable (a 503)."""
 
-    def authorization_url(self, *, state: str, nonce: str, code_verifier: str) -> str: ...
+    def authorization_url(self, state: str, nonce: str, code_verifier: str) -> str: ...
 
-    def complete(self, code: str, *, nonce: str, code_verifier: str) -> UpstreamIdentity:
-        """Raises UpstreamFailed."""
+    def callback(self, params: Mapping[str, str]) -> Callback:
+        """The provider's response at our redirect URI, checked (error, iss: RFC 9207)."""
         ...
+
+    def complete(self, code: str, *, nonce: str, code_verifier: str) -> UpstreamIdentity: ...
 
 
 @dataclass(frozen=True)
@@ -217,18 +205,14 @@ class AuthorizationFlow:
                 sign_in.redirect_uri, self._issuer, error="access_denied", state=sign_in.state
             )
             return self._write(record.deny(reason), Redirect(location))
-        code = params.get("code")
-        if not code or len(code) > 2048:
-            return self._write(record.deny("missing_upstream_code"), _error_page(SIGN_IN_AGAIN))
         try:
+            response = self._upstream.callback({k: v for k, v in params.items() if v is not None})
             identity = self._upstream.complete(
-                code, nonce=sign_in.upstream_nonce, code_verifier=sign_in.upstream_verifier
+                response.code, nonce=sign_in.upstream_nonce, code_verifier=sign_in.upstream_verifier
             )
-        except UpstreamFailed as failure:
+        except UpstreamRejected as failure:
             return self._write(record.deny(f"upstream:{failure.reason}"), _error_page(SIGN_IN_FAILED))
         user = identity.email.lower()
-        if not identity.email_verified:
-            return self._write(record.deny("email_not_verified"), _error_page(SIGN_IN_FAILED))
         if not self._sign_ins.complete_sign_in(sign_in.sign_in_id, user, identity.groups, now):
             return self._write(record.deny("sign_in_already_completed"), _error_page(SIGN_IN_AGAIN))
         cookie = secrets.token_urlsafe(32)
