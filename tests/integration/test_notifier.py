@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import io
+import json
+import logging
 
 import pytest
 
@@ -38,3 +41,25 @@ def test_a_failed_send_is_reported_for_retry(deployment: Deployment, monkeypatch
     record = deployment.audit_records()[0]
     assert record["action"] == "approval.notify" and record["reason"] == "send_failed"
     assert record["details"]["sent_to"] == []
+
+
+def test_one_unreadable_record_is_retried_alone_and_the_good_one_is_mailed(deployment: Deployment) -> None:
+    # Given a batch of the recorded insert and a record whose image lost its client_id
+    good = load_event("requests_stream_insert.json")["Records"][0]
+    broken = copy.deepcopy(good)
+    del broken["dynamodb"]["NewImage"]["client_id"]
+    broken["dynamodb"]["SequenceNumber"] = "111000000000000000000002"
+    handler = notifier.logger.logger_handler
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        # When the batch reaches the notifier
+        result = notifier.lambda_handler({"Records": [good, broken]}, None)
+    finally:
+        handler.setStream(previous)
+    # Then only the broken record is reported, it is logged by type and id, and the good one is mailed
+    assert result == {"batchItemFailures": [{"itemIdentifier": "111000000000000000000002"}]}
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["failure"] == "KeyError" and line["access_request"] == "req_Zx8kQ2v7R1mN4pT6yW9bCg"
+    assert sorted(m["to"] for m in mailbox(REGION)) == ["lead@example.com", "oncall@example.com"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -11,7 +13,7 @@ from agent_auth.adapters.records_codec import agent_from_item
 from agent_auth.audit import AuditRecord
 from agent_auth.errors import DependencyFailure
 from agent_auth.ports import Write
-from agent_auth.records import Agent
+from agent_auth.records import AccessRequest, Agent, JitGrant
 
 
 class FakeClients:
@@ -73,3 +75,65 @@ class LocalSigner:
 class NoKeys:
     def fetch_jwks(self, uri: str, refresh: bool = False) -> dict[str, Any]:
         raise AssertionError("no jwks_uri in these tests")
+
+
+# Just-in-time stores, in memory (tests/unit/test_jit_rules.py).
+
+
+class FakeJitWrites:
+    """RequestWrites and GrantWrites at once: `put` wraps the record in an opaque Write."""
+
+    def put(self, record: AccessRequest | JitGrant) -> Write:
+        return Write(record)
+
+
+class FakeTransaction:
+    """Commits every write at once, or reports a failed condition (`succeed=False`)."""
+
+    def __init__(self, succeed: bool = True) -> None:
+        self.succeed = succeed
+        self.commits: list[list[Any]] = []
+
+    def commit(self, writes: Sequence[Write]) -> bool:
+        self.commits.append([w.operation for w in writes])
+        return self.succeed
+
+
+class FakeRequests:
+    """RequestPoller: requests by id, and the time of each request's last poll."""
+
+    def __init__(self, *requests: AccessRequest) -> None:
+        self.requests = {r.request_id: r for r in requests}
+        self.last_poll: dict[str, int] = {}
+        self.reads: list[str] = []
+
+    def get_request(self, request_id: str) -> AccessRequest | None:
+        self.reads.append(request_id)
+        return self.requests.get(request_id)
+
+    def note_poll(self, request_id: str, now: int, interval: int) -> bool:
+        previous = self.last_poll.get(request_id)
+        self.last_poll[request_id] = now
+        return previous is None or now - previous >= interval
+
+
+class FakeGrants:
+    """GrantStore: grants by (client, id); `consume` is the conditional write, in order with `events`."""
+
+    def __init__(self, *grants: JitGrant, events: list[str] | None = None) -> None:
+        self.grants = {(g.client_id, g.grant_id): g for g in grants}
+        self.events = events if events is not None else []
+
+    def grants_of(self, client_id: str) -> list[JitGrant]:
+        return [g for (client, _), g in self.grants.items() if client == client_id]
+
+    def get_grant(self, client_id: str, grant_id: str) -> JitGrant | None:
+        return self.grants.get((client_id, grant_id))
+
+    def consume(self, client_id: str, grant_id: str, now: int) -> bool:
+        self.events.append(f"consume {grant_id}")
+        grant = self.grants.get((client_id, grant_id))
+        if grant is None or not grant.is_usable(now):
+            return False
+        self.grants[(client_id, grant_id)] = replace(grant, consumed=True)
+        return True

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
+from agent_auth.policy import source
 from agent_auth.policy.compiler import compile_policy, load_policy, parse_policy
 from agent_auth.policy.plan import plan_changes
 from agent_auth.policy.source import PolicyInvalid
@@ -200,3 +202,123 @@ def test_plan_of_identical_policies_is_empty() -> None:
 def test_malformed_rules_and_keys_are_reported_not_crashed(addition: str, expected: str) -> None:
     text = BASE if "jit" in addition else BASE.replace("client_secret_basic", "private_key_jwt")
     assert any(expected in m for m in problems(text + addition))
+
+
+# The loader is bounded: a small file cannot make `agent-auth apply` work for minutes or crash it.
+
+NO_ALIASES = "anchors and aliases are not supported in policy files: write the values out"
+
+
+def billion_laughs() -> str:
+    """The classic bomb: nine levels of nine aliases, 9**9 strings once expanded, in about 600 bytes."""
+    lines = ["version: 1", 'lol1: &lol1 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for level in range(2, 10):
+        lines.append(f"lol{level}: &lol{level} [" + ",".join([f"*lol{level - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_billion_laughs_bomb_is_refused_at_once_with_its_line_and_the_fix(tmp_path: Path) -> None:
+    # Given the classic alias bomb in a policy file
+    bomb = billion_laughs()
+    assert 500 <= len(bomb) <= 700
+    file = tmp_path / "policy.yaml"
+    file.write_text(bomb)
+    # When apply loads it
+    started = time.perf_counter()
+    with pytest.raises(PolicyInvalid) as caught:
+        load_policy(str(file))
+    elapsed = time.perf_counter() - started
+    # Then it is refused well under a second, naming the file, the first anchor's line and the fix
+    assert elapsed < 0.5
+    [problem] = caught.value.problems
+    assert str(problem).startswith(f"{file}:2: ")
+    assert "anchor" in problem.message and problem.fix == NO_ALIASES
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        (BASE.replace("roles: [reader]", "roles: &standing [reader]"), 15, "anchor '&standing'"),
+        (BASE + "  helper:\n    owner: o@example.com\n    auth: none\n    roles: *standing\n", 19, "alias"),
+        (BASE + "    <<: {never: [crm.write]}\n", 16, "merge key"),
+        (BASE + "    never: [<<]\n", 16, "merge key"),
+    ],
+)
+def test_anchors_aliases_and_merge_keys_are_refused_with_their_line(text: str, line: int, what: str) -> None:
+    # Given a policy that shares or merges values instead of writing them out
+    # When it is parsed
+    [message] = problems(text)
+    # Then the problem names the line, what was found and the fix
+    assert message.startswith(f"policy.yaml:{line}:") and what in message
+    assert "not supported in policy files: write the values out" in message
+
+
+def test_anchor_and_alias_characters_in_comments_and_quoted_text_are_fine() -> None:
+    # Given '&', '*' and '<<' only inside a comment, a quoted scope description and a plain value
+    text = BASE.replace(
+        "scopes: {crm.read: Read, crm.write: Write}",
+        "scopes: {crm.read: \"Read &a *a <<: x\", crm.write: 'Write *b'}  # &c *c <<",
+    ).replace("owner: owner@example.com", "owner: owner@example.com # see &defaults")
+    # When it is parsed
+    compiled = compile_policy(parse_policy("policy.yaml", text))
+    # Then it is valid and the text is kept as written
+    assert compiled.agents["bot"]["client_id"] == "bot"
+    assert compiled.document["audiences"]["crm"]["scopes"]["crm.read"] == "Read &a *a <<: x"
+
+
+def test_deep_nesting_is_refused_before_it_is_parsed() -> None:
+    # Given a document nested far deeper than any policy (and deeper than Python's recursion limit)
+    text = "version: 1\nagents: " + "[" * 50_000 + "]" * 50_000 + "\n"
+    # When it is parsed
+    started = time.perf_counter()
+    [message] = problems(text)
+    # Then it is refused at the line where the nesting is, without reading the rest (PyYAML's scanner
+    # looks up to 1024 characters ahead for a key on the line, which costs it a few tenths of a second)
+    assert time.perf_counter() - started < 2
+    assert message.startswith("policy.yaml:2:") and f"deeper than {source.MAX_DEPTH} levels" in message
+
+
+def test_too_many_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a limit on values (lowered here so the test stays fast) and a file with more
+    monkeypatch.setattr(source, "MAX_NODES", 40)
+    text = BASE + "    never: [" + ", ".join(["crm.write"] * 40) + "]\n"
+    # When it is parsed
+    [message] = problems(text)
+    # Then it is refused, with the line where the limit was passed
+    assert message.startswith("policy.yaml:16:") and "more than 40 values" in message
+    assert "split" in message
+
+
+def test_the_value_limit_leaves_room_for_large_policies() -> None:
+    assert source.MAX_NODES >= 50_000 and source.MAX_DEPTH >= 16
+
+
+def test_oversized_text_is_refused_without_parsing() -> None:
+    # Given text beyond the size limit, even when handed over as a string rather than a file
+    text = BASE + "#" * source.MAX_POLICY_BYTES
+    # When it is parsed
+    [message] = problems(text)
+    # Then it is refused for its size
+    assert message == "policy.yaml:1: the file is larger than 1 MiB. Fix: split it up"
+
+
+def test_an_endless_file_is_read_only_up_to_the_limit() -> None:
+    # Given a "file" that never ends
+    if not Path("/dev/zero").exists():
+        pytest.skip("needs /dev/zero")
+    # When apply loads it, Then only the limit is read, and it is refused for its size
+    with pytest.raises(PolicyInvalid) as caught:
+        load_policy("/dev/zero")
+    assert "larger than 1 MiB" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2001-02-30", "1" * 5000, "!!python/object:os.system echo", "!!binary A"],
+)
+def test_values_yaml_cannot_construct_are_problems_not_crashes(value: str) -> None:
+    # Given a value that looks like a date, a number or a tag but cannot be built
+    # When it is parsed
+    [message] = problems(BASE.replace("owner: owner@example.com", f"owner: {value}"))
+    # Then it is a problem on its line, with the fix to quote it
+    assert message.startswith("policy.yaml:13:") and "cannot be read" in message and "quote" in message

@@ -18,9 +18,14 @@ from pydantic import ValidationError
 from agent_auth.oauth import jose
 from agent_auth.policy.checks import check_policy
 from agent_auth.policy.model import Agent, Audience, Delegation, Exchange, JitRule, Policy, TrustedIssuer
-from agent_auth.policy.source import Path, PolicyInvalid, PolicyProblem, Source, read_source
-
-MAX_POLICY_BYTES = 1024 * 1024
+from agent_auth.policy.source import (
+    MAX_POLICY_BYTES,
+    Path,
+    PolicyInvalid,
+    PolicyProblem,
+    Source,
+    read_source,
+)
 
 
 @dataclass(frozen=True)
@@ -35,9 +40,12 @@ class CompiledPolicy:
 
 
 def load_policy(path: str) -> CompiledPolicy:
+    """What `apply` and `agent-auth dev` read: at most the size limit is read, so a huge or endless
+    file is refused without filling memory; the YAML reader bounds the rest (policy/source.py)."""
     file = FsPath(path)
     try:
-        raw = file.read_bytes()
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_POLICY_BYTES + 1)
     except OSError as exc:
         raise PolicyInvalid(
             [PolicyProblem(path, 1, "", f"cannot read the file ({exc.strerror})", "check the path")]
