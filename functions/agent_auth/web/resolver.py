@@ -33,7 +33,6 @@ from agent_auth.errors import (
     TemporarilyUnavailable,
 )
 from agent_auth.routes import path_pattern
-from agent_auth.web.html import PAGE_HEADERS, PageView, render
 from agent_auth.web.request import MalformedEvent, Request, Response
 
 Route = Callable[[Request], Response]
@@ -106,6 +105,9 @@ def error_response(error: AgentAuthError) -> Response:
 
 def error_page(error: AgentAuthError) -> Response:
     """The error as a page people can read: the fixed description, never exception text."""
+    # Imported here: the token function's cold start (performance target 3) never renders a page.
+    from agent_auth.web.html import PAGE_HEADERS, PageView, render
+
     view = PageView(PAGE_TITLES.get(error.status, "Something went wrong"), error.description)
     return Response(status=error.status, body=render(view), headers={**PAGE_HEADERS, **error.headers()})
 
