@@ -2,23 +2,67 @@
 
 GET only looks (mail scanners fetch links): it verifies the link and describes the request. A decision
 is a POST, checked again from scratch, and one conditional transaction moves the request from pending
-to approved or denied, writes the grant and the audit record. A second click, or the loser of a race,
-sees the outcome. The agent's owner cannot decide; an approver removed from the group since the email
-was sent cannot either.
+to approved or denied, writes the grant and the audit record.
+
+The checks, in order, each on what is current at the moment of the view or decision:
+1. the link's MAC, over what the link itself carries, before anything is read (jit/links.py);
+2. the request exists and is still what the link was signed over (its digest);
+3. the link has not expired;
+4. the approver does not own the agent: neither the owner recorded on the request, nor the agent's
+   owner now (an apply may have made an approver the owner since the email was sent);
+5. the approver is still a member of the rule's approver group;
+6. the request is still pending (else: its outcome; a conflicting decision is a 409);
+7. the policy still allows what was requested.
+
+A second click of the same decision, or the loser of a race, sees the outcome; a conflicting decision
+after one was made is a 409 showing what happened. What the approver is shown is in jit/pages.py;
+this module decides, and says which record to audit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
-from agent_auth.audit import AuditRecord
+from agent_auth.audit import AuditRecord, printable
 from agent_auth.clock import Clock
 from agent_auth.jit.grants import still_allowed
-from agent_auth.jit.links import ApprovalLink, MacVerifier, link_message
+from agent_auth.jit.links import ApprovalLink, MacVerifier, parse_link
 from agent_auth.jit.requests import GrantWrites, grant_for, request_digest
 from agent_auth.ports import AuditLog, Transaction, Write
 from agent_auth.records import AccessRequest, Agent
+
+Verdict = Literal[
+    "invalid",
+    "link_expired",
+    "owner",
+    "approver_removed",
+    "policy_changed",
+    "pending",
+    "approved",
+    "denied",
+    "request_expired",
+    "retry",
+]
+"""What the approver meets. `pending` is the only one that offers Approve and Deny."""
+
+STATUS: Mapping[Verdict, int] = {
+    "invalid": 403,
+    "link_expired": 410,
+    "owner": 403,
+    "approver_removed": 403,
+    "policy_changed": 409,
+    "pending": 200,
+    "approved": 200,
+    "denied": 200,
+    "request_expired": 410,
+    "retry": 409,
+}
+
+Choice = Literal["approve", "deny"]
+OUTCOME_OF: Mapping[Choice, Literal["approved", "denied"]] = {"approve": "approved", "deny": "denied"}
 
 
 class ApprovalRequests(Protocol):
@@ -37,24 +81,59 @@ class PolicyReader(Groups, Protocol):
     def get_client(self, client_id: str) -> Agent | None: ...
 
 
+class FailedLinks(Protocol):
+    def link_failed(self, source_ip: str, reason: str) -> None:
+        """A link from `source_ip` failed verification (incomplete, or its MAC did not verify).
+
+        The seam for slowing down sources that probe links; called once per such request."""
+        ...
+
+
+class IgnoreFailedLinks:
+    def link_failed(self, source_ip: str, reason: str) -> None:
+        return None
+
+
 @dataclass(frozen=True)
-class Page:
-    """What the approver sees. `can_decide` shows the Approve / Deny form."""
+class Decision:
+    """What the page's form carries back: the link and the approver's choice."""
 
+    link: ApprovalLink
+    choice: Choice
+
+
+def read_decision(request_id: str, fields: Mapping[str, str | None]) -> Decision | None:
+    """The decision a POST carries, or None when it is not the page's form."""
+    link = parse_link(request_id, fields)
+    choice = fields.get("decision")
+    if link is None or choice not in ("approve", "deny"):
+        return None
+    return Decision(link, "approve" if choice == "approve" else "deny")
+
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    verdict: Verdict
     status: int
-    title: str
-    message: str
+    audit: AuditRecord
+    committed: bool = False
+    """The audit record was written in the decision's transaction; nobody writes it again."""
     request: AccessRequest | None = None
-    can_decide: bool = False
-    facts: dict[str, str] = field(default_factory=dict)
+    link: ApprovalLink | None = None
+    """The verified link, when the approver may decide: the page's form carries it back."""
+    refused: Choice | None = None
+    """A decision that did not count, because another had been made (a 409)."""
+
+    @property
+    def can_decide(self) -> bool:
+        return self.verdict == "pending" and self.link is not None
 
 
-INVALID = Page(
-    403,
-    "This link is not valid",
-    "The link is incomplete or has been altered. Use the link from the email exactly as it was sent.",
-)
-EXPIRED = Page(410, "This link has expired", "The request can no longer be decided from this link.")
+@dataclass(frozen=True)
+class _Checked:
+    verdict: Verdict
+    reason: str
+    request: AccessRequest | None = None
 
 
 class ApprovalService:
@@ -68,6 +147,7 @@ class ApprovalService:
         audit: AuditLog,
         transaction: Transaction,
         clock: Clock,
+        failed_links: FailedLinks | None = None,
     ) -> None:
         self._requests = requests
         self._grants = grants
@@ -76,170 +156,134 @@ class ApprovalService:
         self._mac = mac
         self._audit = audit
         self._clock = clock
+        self._failed_links = failed_links or IgnoreFailedLinks()
 
-    def view(self, link: ApprovalLink, meta: dict[str, str]) -> Page:
-        page, request, reason = self._check(link)
-        self._audit.write(
-            self._record(
-                "approval.view",
-                link=link,
-                request=request,
-                page=page,
-                reason=reason,
-                meta=meta,
-                allow=page.status < 400,
-            )
-        )
-        return page
-
-    def malformed(self, action: str, request_id: str, meta: dict[str, str]) -> Page:
-        """A link missing its fields or with a signature that is not even base64url: refused, audited."""
-        self._audit.write(
-            AuditRecord(
-                action=action,
-                decision="deny",
-                at=self._clock.now(),
-                reason="malformed_link",
-                http_request_id=meta.get("http_request_id"),
-                source_ip=meta.get("source_ip"),
-                details={"access_request": request_id[:64], "status": INVALID.status},
-            )
-        )
-        return INVALID
-
-    def refuse(self, link: ApprovalLink, reason: str, meta: dict[str, str]) -> None:
-        """Audit a decision refused before its link was verified (a missing or wrong CSRF token). The
-        link's approver is unproven here, so the record does not name one."""
-        refused = Page(403, "Refused", reason)
-        self._audit.write(
-            self._record("approval.decide", link=link, request=None, page=refused, reason=reason, meta=meta)
-        )
-
-    def decide(self, link: ApprovalLink, decision: str, meta: dict[str, str]) -> Page:
-        page, request, reason = self._check(link)
-        if request is None or not page.can_decide:
-            self._audit.write(
-                self._record(
-                    "approval.decide", link=link, request=request, page=page, reason=reason, meta=meta
-                )
-            )
-            return page
-        now = int(self._clock.now())
-        decided = request.decided("approved" if decision == "approve" else "denied", link.approver, now)
-        outcome = self._outcome(decided)
+    def view(
+        self, request_id: str, params: Mapping[str, str | None], meta: Mapping[str, str]
+    ) -> ApprovalResult:
+        link = parse_link(request_id, params)
+        if link is None:
+            self._failed_links.link_failed(meta.get("source_ip", ""), "malformed_link")
+            checked = _Checked("invalid", "malformed_link")
+        else:
+            checked = self._check(link, meta)
+        status = STATUS[checked.verdict]
         record = self._record(
-            "approval.decide",
+            "approval.view",
+            checked,
+            request_id=request_id,
             link=link,
-            request=request,
-            page=outcome,
-            reason=decided.status,
+            status=status,
             meta=meta,
-            allow=True,
+            allow=status < 400,
+        )
+        return ApprovalResult(
+            checked.verdict,
+            status,
+            record,
+            request=checked.request,
+            link=link if checked.verdict == "pending" else None,
+        )
+
+    def decide(self, decision: Decision, meta: Mapping[str, str]) -> ApprovalResult:
+        link = decision.link
+        checked = self._check(link, meta)
+        if checked.verdict != "pending" or checked.request is None:
+            return self._refused(decision, checked, meta)
+        now = int(self._clock.now())
+        decided = checked.request.decided(OUTCOME_OF[decision.choice], link.approver, now)
+        made = _Checked(decided.status, decided.status, decided)
+        record = self._record(
+            "approval.decide", made, request_id=link.request_id, link=link, status=200, meta=meta, allow=True
         )
         writes = [self._requests.decision(decided, now), self._audit.entry(record)]
         if decided.status == "approved":
             writes.append(self._grants.put(grant_for(decided, now)))
         if self._transaction.commit(writes):
-            return outcome
-        # Someone else decided first (or it expired in between): show what happened.
-        current = self._requests.get_request(request.request_id) or request
-        page = self._outcome(current, now)
-        if current.is_pending(now):
-            # A concurrent transaction was still in flight (TransactionConflict): nothing was decided.
-            page = Page(
-                409, "Please try again", "Another decision was being made at the same moment.", current
-            )
-        self._audit.write(
-            self._record(
-                "approval.decide", link=link, request=current, page=page, reason="already_decided", meta=meta
-            )
-        )
-        return page
+            return ApprovalResult(made.verdict, 200, record, committed=True, request=decided)
+        # Someone else decided first, or it expired in between: show what happened.
+        current = self._requests.get_request(link.request_id) or checked.request
+        met = self._state(current, now).verdict
+        # Still pending: a concurrent transaction was in flight (TransactionConflict), nothing decided.
+        verdict: Verdict = "retry" if met == "pending" else met
+        return self._refused(decision, _Checked(verdict, "already_decided", current), meta)
 
-    def _check(self, link: ApprovalLink) -> tuple[Page, AccessRequest | None, str]:
-        request = self._requests.get_request(link.request_id) if len(link.request_id) <= 64 else None
+    def _refused(self, decision: Decision, checked: _Checked, meta: Mapping[str, str]) -> ApprovalResult:
+        """A decision that was not made: what the approver meets instead, audited as a refusal. An
+        outcome met by a different decision is a conflict (409); by the same decision, just the outcome."""
+        status = STATUS[checked.verdict]
+        conflict = (
+            checked.verdict in ("approved", "denied") and checked.verdict != OUTCOME_OF[decision.choice]
+        )
+        if conflict:
+            status = 409
+        link = decision.link
+        record = self._record(
+            "approval.decide", checked, request_id=link.request_id, link=link, status=status, meta=meta
+        )
+        return ApprovalResult(
+            checked.verdict,
+            status,
+            record,
+            request=checked.request,
+            refused=decision.choice if conflict else None,
+        )
+
+    def _check(self, link: ApprovalLink, meta: Mapping[str, str]) -> _Checked:
+        if not self._mac.verify_mac(link.message(), link.signature):
+            self._failed_links.link_failed(meta.get("source_ip", ""), "bad_signature")
+            return _Checked("invalid", "bad_signature")
+        request = self._requests.get_request(link.request_id)
         if request is None:
-            return INVALID, None, "unknown_request"
-        message = link_message(link.request_id, link.approver, request_digest(request), link.expires_at)
-        if not self._mac.verify_mac(message, link.signature):
-            return INVALID, None, "bad_signature"
+            return _Checked("invalid", "unknown_request")
+        if not hmac.compare_digest(link.digest, request_digest(request)):
+            return _Checked("invalid", "request_changed")
         now = int(self._clock.now())
         if now >= link.expires_at:
-            return EXPIRED, request, "link_expired"
-        if link.approver.lower() == request.owner.lower():
-            return (
-                Page(
-                    403,
-                    "You cannot decide this request",
-                    "You own the agent that asked. Another approver has to decide.",
-                    request,
-                ),
-                request,
-                "owner",
-            )
-        if link.approver not in self._agents.group_members(request.approvers or ""):
-            return (
-                Page(
-                    403,
-                    "You are no longer an approver",
-                    "You were removed from the approver group after this email was sent.",
-                    request,
-                ),
-                request,
-                "approver_removed",
-            )
-        if not request.is_pending(now):
-            return self._outcome(request, now), request, "already_decided"
+            return _Checked("link_expired", "link_expired", request)
         agent = self._agents.get_client(request.client_id)
+        owners = {request.owner.lower(), *((agent.owner.lower(),) if agent else ())}
+        if link.approver.lower() in owners:
+            return _Checked("owner", "owner", request)
+        members = {m.lower() for m in self._agents.group_members(request.approvers or "")}
+        if not request.approvers or link.approver.lower() not in members:
+            return _Checked("approver_removed", "approver_removed", request)
+        if not request.is_pending(now):
+            return self._state(request, now)
         if agent is None or not still_allowed(agent, request.scopes, request.audience):
-            return (
-                Page(
-                    409,
-                    "This request is no longer allowed",
-                    "The policy changed since the agent asked: it may not hold this access any more.",
-                    request,
-                ),
-                request,
-                "policy_changed",
-            )
-        return (
-            Page(200, "Access request", "An agent asks for elevated access.", request, can_decide=True),
-            request,
-            "shown",
-        )
+            return _Checked("policy_changed", "policy_changed", request)
+        return _Checked("pending", "shown", request)
 
     @staticmethod
-    def _outcome(request: AccessRequest, now: int | None = None) -> Page:
-        status = request.status
-        if status == "pending" and now is not None and now >= request.expires_at:
-            return Page(
-                410, "This request has expired", "Nobody decided in time; the agent may ask again.", request
-            )
-        if status == "approved":
-            return Page(200, "Approved", f"Approved by {request.decided_by}.", request)
-        return Page(200, "Denied", f"Denied by {request.decided_by}.", request)
+    def _state(request: AccessRequest, now: int) -> _Checked:
+        if request.status == "pending":
+            verdict: Verdict = "pending" if now < request.expires_at else "request_expired"
+            return _Checked(verdict, "already_decided", request)
+        return _Checked(request.status, "already_decided", request)
 
     def _record(
         self,
         action: str,
+        checked: _Checked,
         *,
-        link: ApprovalLink,
-        request: AccessRequest | None,
-        page: Page,
-        reason: str,
-        meta: dict[str, str],
+        request_id: str,
+        link: ApprovalLink | None,
+        status: int,
+        meta: Mapping[str, str],
         allow: bool = False,
     ) -> AuditRecord:
+        """The approver is named only once the link is proven (a request was found through it)."""
+        request = checked.request
         return AuditRecord(
             action=action,
             decision="allow" if allow else "deny",
             at=self._clock.now(),
-            reason=reason,
+            reason=checked.reason,
             client_id=request.client_id if request else None,
-            approver=link.approver[:320] if request else None,
+            approver=link.approver if request and link else None,
             scope_requested=" ".join(request.scopes) if request else None,
             audience=request.audience_uri if request else None,
             http_request_id=meta.get("http_request_id"),
             source_ip=meta.get("source_ip"),
-            details={"access_request": link.request_id[:64], "status": page.status},
+            details={"access_request": printable(request_id), "status": status},
         )

@@ -1,29 +1,54 @@
-"""The approval page: plain HTML, no JavaScript, every request value escaped."""
+"""What the approval page says: the words for each verdict, and the facts an approver sees.
+
+Plain text only. The one layout (web/html.py) escapes and lays it out; nothing here is HTML.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from html import escape
 
-from agent_auth.jit.approval import Page
+from agent_auth.jit.approval import ApprovalResult, Choice, Verdict
 from agent_auth.records import AccessRequest
 
-PAGE_HEADERS = {
-    "Content-Type": "text/html; charset=utf-8",
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
+REASON_HEADING = "Reason given"
+CHOICES: tuple[tuple[Choice, str], ...] = (("approve", "Approve"), ("deny", "Deny"))
+"""The decision buttons, in order: (value, label)."""
+
+WORDS: dict[Verdict, tuple[str, str]] = {
+    "invalid": (
+        "This link is not valid",
+        "The link is incomplete or has been altered. Use the link from the email exactly as it was sent.",
+    ),
+    "link_expired": ("This link has expired", "The request can no longer be decided from this link."),
+    "owner": (
+        "You cannot decide this request",
+        "You own the agent that asked. Another approver has to decide.",
+    ),
+    "approver_removed": (
+        "You are no longer an approver",
+        "You were removed from the approver group after this email was sent.",
+    ),
+    "policy_changed": (
+        "This request is no longer allowed",
+        "The policy changed since the agent asked: it may not hold this access any more.",
+    ),
+    "pending": ("Access request", "An agent asks for elevated access."),
+    "request_expired": ("This request has expired", "Nobody decided in time; the agent may ask again."),
+    "retry": ("Please try again", "Another decision was being made at the same moment."),
 }
 
-STYLE = """body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}
-dl{display:grid;grid-template-columns:9rem 1fr;gap:.3rem 1rem}dt{color:#666}dd{margin:0}
-.reason{white-space:pre-wrap;background:#f6f6f6;padding:.5rem;border-radius:4px}
-button{font-size:1rem;padding:.5rem 1.5rem;margin-right:1rem;border-radius:4px;border:1px solid #888}
-.approve{background:#1a7f37;color:#fff}.deny{background:#fff;color:#b00}"""
+
+def words(result: ApprovalResult) -> tuple[str, str]:
+    """The page's title and message."""
+    request = result.request
+    if result.verdict in ("approved", "denied") and request is not None:
+        title = result.verdict.capitalize()
+        message = f"{title} by {request.decided_by}."
+        if result.refused is not None:
+            label = dict(CHOICES)[result.refused]
+            message += f" It was decided before your {label}, which was not recorded."
+        return title, message
+    return WORDS.get(result.verdict, WORDS["invalid"])
 
 
 def duration_text(seconds: int) -> str:
@@ -34,11 +59,11 @@ def duration_text(seconds: int) -> str:
     return f"{seconds} seconds"
 
 
-def describe(request: AccessRequest) -> list[tuple[str, str]]:
-    """The facts an approver sees, as plain text (escaped by the caller)."""
+def describe(request: AccessRequest) -> tuple[tuple[str, str], ...]:
+    """The facts an approver sees, as plain text."""
     scopes = "; ".join(f"{s} ({request.descriptions.get(s) or 'no description'})" for s in request.scopes)
     created = datetime.fromtimestamp(int(request.created_at), UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return [
+    return (
         ("Agent", str(request.client_id)),
         ("Owner", str(request.owner)),
         ("Scopes", scopes),
@@ -47,31 +72,4 @@ def describe(request: AccessRequest) -> list[tuple[str, str]]:
         ("Single use", "yes" if request.single_use else "no"),
         ("Requested", created),
         ("Request id", str(request.request_id)),
-    ]
-
-
-def render(page: Page, *, hidden: dict[str, str] | None = None) -> str:
-    """The form has no action: it posts back to the page's own URL, whatever stage or domain serves it."""
-    parts = [
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(page.title)}</title>",
-        '<meta name="viewport" content="width=device-width,initial-scale=1">',
-        f"<style>{STYLE}</style></head><body>",
-        f"<h1>{escape(page.title)}</h1><p>{escape(page.message)}</p>",
-    ]
-    if page.request is not None:
-        parts.append("<dl>")
-        for name, value in describe(page.request):
-            parts.append(f"<dt>{escape(name)}</dt><dd>{escape(value)}</dd>")
-        parts.append("</dl><h2>Reason given</h2>")
-        parts.append(f'<p class="reason">{escape(str(page.request.reason))}</p>')
-    if page.can_decide:
-        fields = "".join(
-            f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in (hidden or {}).items()
-        )
-        parts.append(
-            f'<form method="post">{fields}'
-            '<button class="approve" name="decision" value="approve">Approve</button>'
-            '<button class="deny" name="decision" value="deny">Deny</button></form>'
-        )
-    parts.append("</body></html>")
-    return "".join(parts)
+    )
