@@ -7,9 +7,11 @@ policy (infra) are all derived from it, so a new grant type is one class and one
 from __future__ import annotations
 
 from agent_auth.jit.polling import AccessRequestGrant
+from agent_auth.oauth.grant_types.authorization_code import AuthorizationCodeGrant
 from agent_auth.oauth.grant_types.client_credentials import ClientCredentialsGrant
+from agent_auth.oauth.grant_types.refresh_token import RefreshTokenGrant
 
-GRANT_TYPES = (ClientCredentialsGrant, AccessRequestGrant)
+GRANT_TYPES = (ClientCredentialsGrant, AccessRequestGrant, AuthorizationCodeGrant, RefreshTokenGrant)
 
 
 def grant_type_names() -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from agent_auth import schema
 from agent_auth.adapters.aws import AwsClients
+from agent_auth.adapters.delegation_tables import CodeTable, ConsentTable, RefreshTable
 from agent_auth.adapters.dynamodb import AgentTable, AuditTable, DynamoTransaction, ReplayTable
 from agent_auth.adapters.jit_tables import GrantTable, RequestTable
 from agent_auth.adapters.jwks_fetcher import HttpKeyFetcher
@@ -24,7 +25,9 @@ from agent_auth.jit.polling import AccessRequestGrant
 from agent_auth.jit.requests import AccessRequestOperation
 from agent_auth.oauth.client_assertion import AssertionVerifier
 from agent_auth.oauth.client_auth import ClientAuthenticator
+from agent_auth.oauth.grant_types.authorization_code import AuthorizationCodeGrant
 from agent_auth.oauth.grant_types.client_credentials import ClientCredentialsGrant
+from agent_auth.oauth.grant_types.refresh_token import RefreshTokenGrant
 from agent_auth.oauth.grant_types.registry import GrantType, GrantTypeRegistry
 from agent_auth.oauth.operation import ClientOperation
 from agent_auth.oauth.token_endpoint import TokenOperation
@@ -34,6 +37,7 @@ from agent_auth.web.client_endpoint import ClientEndpoint
 
 if TYPE_CHECKING:
     from agent_auth.jit.approval import ApprovalService
+    from agent_auth.oauth.authorize.flow import AuthorizationFlow
     from agent_auth.jit.notifier import Notifier
     from agent_auth.operations.target import Target
 
@@ -61,9 +65,19 @@ def grant_type_registry(
     issuer = TokenIssuer(issuer=settings.issuer, signer=signer, lifetime=settings.token_lifetime)
     grants = GrantTable(clients.dynamodb, settings.grants_table)
     requests = RequestTable(clients.dynamodb, settings.requests_table)
+    codes = CodeTable(clients.dynamodb, settings.codes_table)
+    refresh = RefreshTable(clients.dynamodb, settings.refresh_table)
+    consents = ConsentTable(clients.dynamodb, settings.consents_table)
+    transaction = DynamoTransaction(clients.dynamodb)
     builders: dict[type, Callable[[], GrantType]] = {
         ClientCredentialsGrant: lambda: ClientCredentialsGrant(issuer, JitGrants(grants)),
         AccessRequestGrant: lambda: AccessRequestGrant(issuer, requests, grants),
+        AuthorizationCodeGrant: lambda: AuthorizationCodeGrant(
+            issuer, codes=codes, refresh=refresh, transaction=transaction
+        ),
+        RefreshTokenGrant: lambda: RefreshTokenGrant(
+            issuer, refresh=refresh, consents=consents, transaction=transaction
+        ),
     }
     # One builder per entry of the catalog: a grant type added there and not here fails at startup.
     return GrantTypeRegistry(*(builders[grant_type]() for grant_type in GRANT_TYPES))
@@ -164,5 +178,40 @@ def operator_target(
         transaction=DynamoTransaction(dynamodb),
         operator=operator,
         issuer=issuer,
+        clock=clock,
+    )
+
+
+def authorization_flow(settings: Settings, clients: AwsClients, clock: Clock | None = None) -> AuthorizationFlow:
+    from agent_auth.adapters.delegation_tables import SignInTable
+    from agent_auth.adapters.http_client import UrllibHttpClient
+    from agent_auth.oauth.authorize.flow import AuthorizationFlow
+    from agent_auth.oauth.upstream.relying_party import RelyingParty, UpstreamConfig
+
+    clock = clock or default_clock()
+    sign_ins = SignInTable(clients.dynamodb, settings.signins_table)
+    agents = AgentTable(clients.dynamodb, settings.agents_table)
+    upstream = RelyingParty(
+        UpstreamConfig(
+            issuer=settings.require("upstream_issuer"),
+            client_id=settings.require("upstream_client_id"),
+            client_secret=settings.require("upstream_client_secret"),
+            redirect_uri=f"{settings.issuer}/authorize/callback",
+            groups_claim=settings.upstream_groups_claim,
+        ),
+        UrllibHttpClient(),
+        clock,
+    )
+    return AuthorizationFlow(
+        issuer=settings.issuer,
+        agents=agents,
+        users=agents,
+        sign_ins=sign_ins,
+        sessions=sign_ins,
+        consents=ConsentTable(clients.dynamodb, settings.consents_table),
+        codes=CodeTable(clients.dynamodb, settings.codes_table),
+        transaction=DynamoTransaction(clients.dynamodb),
+        upstream=upstream,
+        audit=audit_log(settings, clients),
         clock=clock,
     )

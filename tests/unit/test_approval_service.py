@@ -88,7 +88,8 @@ class FakeTransaction:
     def commit(self, writes: Sequence[Write]) -> bool:
         if self.someone_else is not None:
             self.requests.items[self.someone_else.request_id] = self.someone_else
-        operations = [w.operation for w in writes]
+        # FakeAudit.entry gives a callable that records when run; the other fakes give tagged tuples.
+        operations = [w.operation if isinstance(w.operation, tuple) else ("run", w.operation) for w in writes]
         for kind, *rest in operations:
             if kind == "decision":
                 decided, now = rest
@@ -100,8 +101,8 @@ class FakeTransaction:
                 self.requests.items[rest[0].request_id] = rest[0]
             elif kind == "grant":
                 self.grants.append(rest[0])
-            elif kind == "audit":
-                self.audit.records.append(rest[0])
+            elif kind == "run":
+                rest[0]()
         return True
 
 

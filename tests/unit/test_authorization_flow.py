@@ -15,6 +15,7 @@ from agent_auth.oauth.authorize.flow import (
     AuthorizationFlow,
     ConsentPage,
     ErrorPage,
+    FlowOutcome,
     Meta,
     Redirect,
 )
@@ -142,7 +143,31 @@ class Provider:
         return self.identity
 
 
-def flow(store: Store, provider: Provider | None = None, audit: FakeAudit | None = None) -> AuthorizationFlow:
+class Shell:
+    """What the browser shell does with a flow outcome: write its record unless the flow's transaction
+    already did, and hand on the result."""
+
+    def __init__(self, flow: AuthorizationFlow, audit: FakeAudit) -> None:
+        self._flow, self._audit = flow, audit
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._flow, name)
+
+        def call(*args: Any) -> Any:
+            outcome: FlowOutcome = method(*args)
+            if not outcome.committed:
+                self._audit.write(outcome.audit)
+            return outcome.result
+
+        return call
+
+
+def flow(store: Store, provider: Provider | None = None, audit: FakeAudit | None = None) -> Any:
+    audit = audit or FakeAudit()
+    return Shell(_flow(store, provider, audit), audit)
+
+
+def _flow(store: Store, provider: Provider | None, audit: FakeAudit) -> AuthorizationFlow:
     return AuthorizationFlow(
         issuer=ISSUER,
         agents=store,
@@ -153,7 +178,7 @@ def flow(store: Store, provider: Provider | None = None, audit: FakeAudit | None
         codes=store,
         transaction=store,
         upstream=provider or Provider(),
-        audit=audit or FakeAudit(),
+        audit=audit,
         clock=FixedClock(NOW),
     )
 

@@ -41,7 +41,7 @@ from agent_auth.errors import (
 from agent_auth.oauth.params import Form
 from agent_auth.ports import AuditLog
 from agent_auth.web.forms import parse_form
-from agent_auth.web.html import PAGE_HEADERS, PageView, render
+from agent_auth.web.html import PAGE_HEADERS, PageView, page_headers, render
 from agent_auth.web.request import Request, Response
 
 S = TypeVar("S")
@@ -73,6 +73,13 @@ class PageOutcome:
     """True when `audit` was already written, atomically with the change it records."""
     csrf: CsrfBinding | None = None
     """Set when the page shows its form: the shell issues a token bound to this."""
+    redirect: str | None = None
+    """Answer 302 to this URL instead of rendering `view` (authorization responses, sign-in)."""
+    set_cookie: str | None = None
+    """A further cookie to set (the sign-in session), as a complete Set-Cookie value."""
+    form_targets: tuple[str, ...] = ()
+    """Origins the page's form may end up at: browsers apply CSP form-action to the redirect that
+    follows a POST (consent redirects to the client)."""
 
 
 class PageUseCase(Protocol[S]):
@@ -222,7 +229,13 @@ class BrowserEndpoint(Generic[S]):
         return origin in (None, "null", self._origin) and site in (None, "same-origin")
 
     def _respond(self, request: Request, outcome: PageOutcome) -> Response:
-        headers = dict(PAGE_HEADERS)
+        headers = (
+            page_headers(form_targets=outcome.form_targets) if outcome.form_targets else dict(PAGE_HEADERS)
+        )
+        if outcome.set_cookie is not None:
+            headers["Set-Cookie"] = outcome.set_cookie
+        if outcome.redirect is not None:
+            return Response(status=302, body="", headers={**headers, "Location": outcome.redirect})
         view = outcome.view
         if outcome.csrf is not None and view.form is not None:
             token = CsrfTokens.token(CsrfTokens.nonce(), outcome.csrf)

@@ -84,6 +84,8 @@ class ConsentPage:
     agent: Agent
     user: str
     redirect_host: str
+    redirect_origin: str
+    """scheme://host:port of the redirect URI: where the form's POST ends (CSP form-action)."""
     audience: str
     scopes: tuple[tuple[str, str], ...]
     """Each scope with its description."""
@@ -92,10 +94,25 @@ class ConsentPage:
 Result = Redirect | ErrorPage | ConsentPage
 
 
+@dataclass(frozen=True)
+class FlowOutcome:
+    """What happened, and its one audit record: `committed` when the record was already written in the
+    transaction that made the change; otherwise the caller (the browser shell) writes it."""
+
+    result: Result
+    audit: AuditRecord
+    committed: bool = False
+
+
 def redirect_to_client(redirect_uri: str, issuer: str, **params: str | None) -> str:
     """RFC 6749 §4.1.2 and RFC 9207: the parameters added to the registered URI's own query."""
     query = urlencode({k: v for k, v in {**params, "iss": issuer}.items() if v is not None})
     return f"{redirect_uri}{'&' if urlsplit(redirect_uri).query else '?'}{query}"
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def session_hash(cookie: str) -> str:
@@ -134,7 +151,7 @@ class AuthorizationFlow:
 
     def authorize(
         self, params: Mapping[str, str | None], repeated: frozenset[str], cookie: str | None, meta: Meta
-    ) -> Result:
+    ) -> FlowOutcome:
         now = int(self._clock.now())
         client_id = params.get("client_id") or ""
         agent = self._agents.get_client(client_id) if _VALID_NAME.match(client_id) else None
@@ -186,7 +203,7 @@ class AuthorizationFlow:
 
     # --- GET /authorize/callback ------------------------------------------------------------------------
 
-    def callback(self, params: Mapping[str, str | None], meta: Meta) -> Result:
+    def callback(self, params: Mapping[str, str | None], meta: Meta) -> FlowOutcome:
         now = int(self._clock.now())
         record = _Record("authorize.sign_in", meta, now, None)
         state = params.get("state") or ""
@@ -220,12 +237,16 @@ class AuthorizationFlow:
             UserSession(session_hash(cookie), user, identity.groups, now, now + SESSION_SECONDS)
         )
         signed_in = replace(sign_in, user=user, groups=identity.groups)
-        result = self._after_sign_in(signed_in, agent, record.signed_in(user), prompt=sign_in.prompt)
-        return replace(result, new_session=cookie) if isinstance(result, Redirect) else result
+        outcome = self._after_sign_in(signed_in, agent, record.signed_in(user), prompt=sign_in.prompt)
+        if isinstance(outcome.result, Redirect):
+            return replace(outcome, result=replace(outcome.result, new_session=cookie))
+        return outcome
 
     # --- after sign-in: narrow to the user's roles, then consent ------------------------------------------
 
-    def _after_sign_in(self, sign_in: SignIn, agent: Agent, record: _Record, *, prompt: str | None) -> Result:
+    def _after_sign_in(
+        self, sign_in: SignIn, agent: Agent, record: _Record, *, prompt: str | None
+    ) -> FlowOutcome:
         assert sign_in.user is not None
         narrowed = self._narrow_to_user(sign_in)
         if not [s for s in narrowed.scopes if s not in OIDC_SCOPES]:
@@ -256,7 +277,7 @@ class AuthorizationFlow:
 
     # --- the consent page ---------------------------------------------------------------------------------
 
-    def consent_page(self, sign_in_id: str, cookie: str | None, meta: Meta) -> Result:
+    def consent_page(self, sign_in_id: str, cookie: str | None, meta: Meta) -> FlowOutcome:
         now = int(self._clock.now())
         found = self._signed_in(sign_in_id, cookie, now)
         if isinstance(found, str):
@@ -271,12 +292,13 @@ class AuthorizationFlow:
             agent=agent,
             user=str(sign_in.user),
             redirect_host=urlsplit(sign_in.redirect_uri).netloc,
+            redirect_origin=_origin(sign_in.redirect_uri),
             audience=sign_in.audience,
             scopes=tuple((s, descriptions.get(s) or _OIDC_DESCRIPTIONS.get(s, "")) for s in sign_in.scopes),
         )
         return self._write(record.allow("consent_shown"), page)
 
-    def decide(self, sign_in_id: str, cookie: str | None, decision: str, meta: Meta) -> Result:
+    def decide(self, sign_in_id: str, cookie: str | None, decision: str, meta: Meta) -> FlowOutcome:
         now = int(self._clock.now())
         found = self._signed_in(sign_in_id, cookie, now)
         if isinstance(found, str):
@@ -289,13 +311,11 @@ class AuthorizationFlow:
             location = redirect_to_client(
                 sign_in.redirect_uri, self._issuer, error="access_denied", state=sign_in.state
             )
-            writes = [
-                self._sign_ins.consume_sign_in(sign_in.sign_in_id, now),
-                self._audit.entry(record.deny("user_denied").build()),
-            ]
+            denied = record.deny("user_denied").build()
+            writes = [self._sign_ins.consume_sign_in(sign_in.sign_in_id, now), self._audit.entry(denied)]
             if not self._transaction.commit(writes):
                 return self._write(record.deny("sign_in_already_decided"), _error_page(SIGN_IN_AGAIN))
-            return Redirect(location)
+            return FlowOutcome(Redirect(location), denied, committed=True)
         mode = agent.delegation.consent if agent.delegation else "every_time"
         return self._issue_code(sign_in, agent, record.consented("user_allowed"), remember=mode == "remember")
 
@@ -312,7 +332,7 @@ class AuthorizationFlow:
             return "client_removed"
         return sign_in, agent
 
-    def _issue_code(self, sign_in: SignIn, agent: Agent, record: _Record, *, remember: bool) -> Result:
+    def _issue_code(self, sign_in: SignIn, agent: Agent, record: _Record, *, remember: bool) -> FlowOutcome:
         now = int(self._clock.now())
         assert sign_in.user is not None
         code = opaque.new_code()
@@ -330,19 +350,19 @@ class AuthorizationFlow:
             nonce=sign_in.nonce,
             groups=sign_in.groups,
         )
+        issued = record.with_scope(sign_in.scopes).build()
         writes = [
             self._sign_ins.consume_sign_in(sign_in.sign_in_id, now),
             self._codes.put_code(stored),
-            self._audit.entry(record.with_scope(sign_in.scopes).build()),
+            self._audit.entry(issued),
         ]
         if remember:
             consent = Consent(sign_in.user, agent.client_id, sign_in.audience, sign_in.scopes, now)
             writes.append(self._consents.put_consent(consent))
         if not self._transaction.commit(writes):
             return self._write(record.deny("sign_in_already_decided"), _error_page(SIGN_IN_AGAIN))
-        return Redirect(
-            redirect_to_client(sign_in.redirect_uri, self._issuer, code=code, state=sign_in.state)
-        )
+        location = redirect_to_client(sign_in.redirect_uri, self._issuer, code=code, state=sign_in.state)
+        return FlowOutcome(Redirect(location), issued, committed=True)
 
     # --- refusals -------------------------------------------------------------------------------------------
 
@@ -361,9 +381,10 @@ class AuthorizationFlow:
             redirect_to_client(sign_in.redirect_uri, self._issuer, error=error, state=sign_in.state)
         )
 
-    def _write(self, record: _Record, result: Result) -> Result:
-        self._audit.write(record.build())
-        return result
+    @staticmethod
+    def _write(record: _Record, result: Result) -> FlowOutcome:
+        """The outcome and the record the caller writes (nothing was changed in a transaction)."""
+        return FlowOutcome(result, record.build())
 
 
 @dataclass(frozen=True)
