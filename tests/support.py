@@ -136,6 +136,7 @@ def policy_document(keys: dict[str, ClientKey]) -> dict[str, Any]:
             "billing-reader": ["billing.invoices.read"],
         },
         "approvers": {"support-leads": ["lead@example.com", "oncall@example.com", "owner@example.com"]},
+        "users": {"alice@example.com": ["crm-editor"], "group:support": ["crm-reader"]},
         "agents": {
             "support-bot": {
                 "owner": "owner@example.com",
@@ -163,7 +164,14 @@ def policy_document(keys: dict[str, ClientKey]) -> dict[str, Any]:
                 "jwks": {"keys": [dict(k.jwk) for k in keys.values()]},
                 "roles": ["crm-editor"],
             },
-            "public-app": {"owner": "owner@example.com", "auth": "none"},
+            "public-app": {
+                "owner": "owner@example.com",
+                "auth": "none",
+                "delegation": {
+                    "redirect_uris": ["http://127.0.0.1:8765/callback"],
+                    "scopes": ["crm.contacts.read", "crm.contacts.write"],
+                },
+            },
         },
     }
 

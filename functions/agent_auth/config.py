@@ -31,6 +31,10 @@ class Settings:
     audit_table: str
     requests_table: str
     grants_table: str
+    signins_table: str
+    codes_table: str
+    refresh_table: str
+    consents_table: str
     signing_key_arn: str
     signing_alg: str = "RS256"
     previous_signing_key_arns: tuple[str, ...] = ()
@@ -82,6 +86,10 @@ class Settings:
             audit_table=required(schema.AUDIT.env_var),
             requests_table=required(schema.REQUESTS.env_var),
             grants_table=required(schema.GRANTS.env_var),
+            signins_table=required(schema.SIGN_INS.env_var),
+            codes_table=required(schema.CODES.env_var),
+            refresh_table=required(schema.REFRESH.env_var),
+            consents_table=required(schema.CONSENTS.env_var),
             signing_key_arn=required("SIGNING_KEY_ARN"),
             signing_alg=alg,
             previous_signing_key_arns=previous,
@@ -101,6 +109,10 @@ class Settings:
             schema.AUDIT.env_var: self.audit_table,
             schema.REQUESTS.env_var: self.requests_table,
             schema.GRANTS.env_var: self.grants_table,
+            schema.SIGN_INS.env_var: self.signins_table,
+            schema.CODES.env_var: self.codes_table,
+            schema.REFRESH.env_var: self.refresh_table,
+            schema.CONSENTS.env_var: self.consents_table,
             "SIGNING_KEY_ARN": self.signing_key_arn,
             "SIGNING_ALG": self.signing_alg,
             "PREVIOUS_SIGNING_KEY_ARNS": ",".join(self.previous_signing_key_arns),

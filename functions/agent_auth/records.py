@@ -41,11 +41,12 @@ class Agent:
     scopes: Mapping[str, str] = field(default_factory=dict)
     """Standing access: scope -> audience name."""
     audiences: Mapping[str, str] = field(default_factory=dict)
-    """Audience name -> URI, for every audience the agent can reach (standing or just-in-time)."""
+    """Audience name -> URI, for every audience the agent can reach (standing, just-in-time or
+    delegation)."""
     never: frozenset[str] = frozenset()
     jit: tuple[JitRule, ...] = ()
     descriptions: Mapping[str, str] = field(default_factory=dict)
-    """What approvers are shown for each requestable scope."""
+    """What approvers (requestable scopes) and users (delegation scopes, on the consent page) are shown."""
     roles: tuple[str, ...] = ()
     jwks: str | None = None
     """The registered key set as JSON (private_key_jwt), each key with its pinned `alg`."""
@@ -151,7 +152,7 @@ class Delegation:
     offline_access: bool = True
     consent: ConsentMode = "remember"
     scope_audiences: Mapping[str, str] = field(default_factory=dict)
-    """Delegation scope -> audience name."""
+    """Each delegation scope -> its audience name (the URI is in Agent.audiences)."""
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,34 @@ ALL_TABLES: tuple[TableSpec, ...] = (AGENTS, REPLAY, AUDIT, REQUESTS, GRANTS)
 ISSUER_OUTPUT = "IssuerUrl"
 SIGNING_KEY_OUTPUT = "SigningKeyArn"
 SIGNING_ALG_OUTPUT = "SigningAlg"
+
+# --- Delegated access (authorization code + PKCE, refresh tokens, consent) ------------------------------
+
+SIGN_INS = TableSpec(
+    logical_name="signins",
+    partition_key="pk",  # "signin#<id>" (the upstream state) and "session#<hash of the session cookie>"
+    ttl_attribute="expires_at",  # the sign-in's or the session's end; code compares it on every read
+)
+
+CODES = TableSpec(
+    logical_name="codes",
+    partition_key="pk",  # the SHA-256 of the authorization code
+    # A day after the code's 60 seconds, which code checks: a code presented again within that day is
+    # still recognised as reused, and what its first redemption produced is revoked (RFC 6749 §4.1.2).
+    ttl_attribute="purge_at",
+)
+
+REFRESH = TableSpec(
+    logical_name="refresh",
+    partition_key="pk",  # the refresh family id; the current token is a hash in the item
+    ttl_attribute="expires_at",  # the family's absolute end; code compares it on every read
+)
+
+CONSENTS = TableSpec(
+    logical_name="consents",
+    partition_key="pk",  # "user#<lower-cased email>": a user's consents are one query
+    sort_key="sk",  # the agent's client_id
+    # No TTL: a remembered consent lasts until it is revoked.
+)
+
+ALL_TABLES = (*ALL_TABLES, SIGN_INS, CODES, REFRESH, CONSENTS)

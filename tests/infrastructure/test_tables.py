@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from agent_auth import schema
+from agent_auth import routes, schema
 
 from .synthesis import Synthesized
 
@@ -92,3 +92,31 @@ def test_tables_are_found_through_the_assertions_api(template: Template) -> None
             ),
         },
     )
+
+
+@pytest.mark.parametrize(
+    ("spec", "sort_key", "ttl"),
+    [
+        (schema.SIGN_INS, None, "expires_at"),
+        (schema.CODES, None, "purge_at"),
+        (schema.REFRESH, None, "expires_at"),
+        (schema.CONSENTS, "sk", None),
+    ],
+    ids=lambda s: s.logical_name if isinstance(s, schema.TableSpec) else str(s),
+)
+def test_delegation_tables_exist_and_expire_what_expires(
+    synth: Synthesized, spec: schema.TableSpec, sort_key: str | None, ttl: str | None
+) -> None:
+    # Given the tables of delegated access (sign-ins and sessions, codes, refresh families, consents)
+    props = synth.props(synth.table_id(spec))
+
+    # Then each is keyed as its adapter expects, and everything that expires has TTL on its expiry
+    # (codes on a purge time a day later, so a reused code is still recognised); consents never expire
+    assert props["KeySchema"] == key_schema("pk", sort_key)
+    expected = {"AttributeName": ttl, "Enabled": True} if ttl else None
+    assert props.get("TimeToLiveSpecification") == expected
+    # And the stack publishes its name for `--stack NAME`, and every function finds it in its environment
+    assert spec.output_key in synth.template["Outputs"]
+    for function in routes.FUNCTIONS:
+        env = synth.environment(synth.function_id(function))
+        assert env[spec.env_var] == {"Ref": synth.table_id(spec)}, function.handler

@@ -21,6 +21,10 @@ ENV = {
     "AUDIT_TABLE": "au",
     "REQUESTS_TABLE": "rq",
     "GRANTS_TABLE": "g",
+    "SIGNINS_TABLE": "si",
+    "CODES_TABLE": "c",
+    "REFRESH_TABLE": "rf",
+    "CONSENTS_TABLE": "cs",
     "SIGNING_KEY_ARN": "arn:aws:kms:eu-west-1:1:key/k",
 }
 

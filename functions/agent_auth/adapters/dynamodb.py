@@ -11,11 +11,11 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from agent_auth.adapters.records_codec import agent_from_item
+from agent_auth.adapters.records_codec import agent_from_item, users_from_item, users_to_data
 from agent_auth.audit import AuditRecord
 from agent_auth.errors import DependencyFailure
 from agent_auth.ports import Write
-from agent_auth.records import Agent
+from agent_auth.records import Agent, UserDirectory
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -24,6 +24,8 @@ AGENT_PREFIX = "agent#"
 APPROVERS_PREFIX = "approvers#"
 """Approver groups; not "group#", which would read like the policy's `group:` users."""
 POLICY_KEY = "policy#current"
+USERS_KEY = "users#current"
+"""The policy's `users`, compiled: one item, read whole when a user signs in for an agent."""
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
@@ -126,6 +128,15 @@ class AgentTable:
         item = result.get("Item")
         return list(from_item(item).get("members", [])) if item else []
 
+    def get_users(self) -> UserDirectory:
+        """The users directory as applied now; empty when no policy with `users` was applied."""
+        with aws_call():
+            result = self._client.get_item(
+                TableName=self._table, Key={"pk": {"S": USERS_KEY}}, ConsistentRead=True
+            )
+        item = result.get("Item")
+        return users_from_item(numbers_to_int(from_item(item)) if item else None)
+
     def get_policy(self) -> dict[str, Any] | None:
         with aws_call():
             result = self._client.get_item(
@@ -154,14 +165,15 @@ class AgentTable:
         removed: list[str],
         groups: dict[str, list[str]],
         removed_groups: list[str],
+        users: dict[str, dict[str, list[str]]],
         policy: dict[str, Any],
         previous_digest: str | None,
         audit: Write,
     ) -> bool:
         """Write the compiled policy; False when someone else applied since `previous_digest` was read.
 
-        Each agent item is updated field by field, so its secret hash survives; the policy item is
-        written last and only if nobody applied in between."""
+        Each agent item is updated field by field, so its secret hash survives; the users directory is
+        replaced whole; the policy item is written last and only if nobody applied in between."""
         writes: list[dict[str, Any]] = []
         for client_id, item in agents.items():
             fields = {k: v for k, v in item.items() if k != "client_id"}
@@ -199,6 +211,8 @@ class AgentTable:
             writes.append(
                 {"Delete": {"TableName": self._table, "Key": {"pk": {"S": APPROVERS_PREFIX + group}}}}
             )
+        users_item = to_item({"pk": USERS_KEY, **users_to_data(users)})
+        writes.append({"Put": {"TableName": self._table, "Item": users_item}})
         policy_write: dict[str, Any] = {
             "Put": {"TableName": self._table, "Item": to_item({"pk": POLICY_KEY, **policy})}
         }

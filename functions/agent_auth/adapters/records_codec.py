@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_auth.records import AccessRequest, Agent, JitGrant, JitRule, to_plain
+from agent_auth.records import (
+    AccessRequest,
+    Agent,
+    AuthorizationCode,
+    Consent,
+    Delegation,
+    JitGrant,
+    JitRule,
+    RefreshFamily,
+    SignIn,
+    UserDirectory,
+    UserSession,
+    to_plain,
+)
 
 
 def agent_from_item(item: dict[str, Any]) -> Agent:
@@ -32,6 +45,22 @@ def agent_from_item(item: dict[str, Any]) -> Agent:
         jwks_uri=item.get("jwks_uri"),
         secret_hash=item.get("secret_hash"),
         secret_rotated_at=item.get("secret_rotated_at"),
+        delegation=delegation_from_item(item.get("delegation")),
+    )
+
+
+def delegation_from_item(data: dict[str, Any] | None) -> Delegation | None:
+    """The agent item's `delegation` map (policy/compiler._delegation_item); absent: no delegation."""
+    if not data:
+        return None
+    consent = data.get("consent") or "remember"
+    return Delegation(
+        redirect_uris=tuple(data.get("redirect_uris") or ()),
+        scopes=tuple(data.get("scopes") or ()),
+        offline_access=bool(data.get("offline_access", True)),
+        # Anything else than "remember" asks every time: an unreadable value never skips consent.
+        consent="remember" if consent == "remember" else "every_time",
+        scope_audiences=dict(data.get("scope_audiences") or {}),
     )
 
 
@@ -86,3 +115,126 @@ def grant_to_data(grant: JitGrant) -> dict[str, Any]:
         if not data[flag]:
             del data[flag]
     return data
+
+
+# --- Delegated access -------------------------------------------------------------------------------
+# Flags (redeemed, revoked) are stored only once set, so conditions can test attribute_not_exists.
+
+
+def _without_false(data: dict[str, Any], *flags: str) -> dict[str, Any]:
+    for flag in flags:
+        if not data.get(flag):
+            data.pop(flag, None)
+    return data
+
+
+def users_to_data(users: dict[str, dict[str, list[str]]]) -> dict[str, Any]:
+    """The compiled `users` directory (policy/compiler._users_directory) as the attributes of one item."""
+    return {
+        "by_email": {k: list(v) for k, v in users.get("by_email", {}).items()},
+        "by_group": {k: list(v) for k, v in users.get("by_group", {}).items()},
+    }
+
+
+def users_from_item(item: dict[str, Any] | None) -> UserDirectory:
+    if not item:
+        return UserDirectory()
+    return UserDirectory(
+        by_email={str(k): frozenset(v) for k, v in (item.get("by_email") or {}).items()},
+        by_group={str(k): frozenset(v) for k, v in (item.get("by_group") or {}).items()},
+    )
+
+
+def sign_in_to_data(sign_in: SignIn) -> dict[str, Any]:
+    return to_plain(sign_in)
+
+
+def sign_in_from_item(item: dict[str, Any]) -> SignIn:
+    return SignIn(
+        sign_in_id=str(item["sign_in_id"]),
+        client_id=str(item["client_id"]),
+        redirect_uri=str(item["redirect_uri"]),
+        scopes=tuple(item["scopes"]),
+        audience=str(item["audience"]),
+        code_challenge=str(item["code_challenge"]),
+        created_at=int(item["created_at"]),
+        expires_at=int(item["expires_at"]),
+        state=item.get("state"),
+        nonce=item.get("nonce"),
+        prompt=item.get("prompt"),
+        upstream_nonce=str(item.get("upstream_nonce") or ""),
+        upstream_verifier=str(item.get("upstream_verifier") or ""),
+        user=item.get("user"),
+        groups=tuple(item.get("groups") or ()),
+    )
+
+
+def session_to_data(session: UserSession) -> dict[str, Any]:
+    return to_plain(session)
+
+
+def session_from_item(item: dict[str, Any]) -> UserSession:
+    return UserSession(
+        session_hash=str(item["session_hash"]),
+        user=str(item["user"]),
+        groups=tuple(item.get("groups") or ()),
+        created_at=int(item["created_at"]),
+        expires_at=int(item["expires_at"]),
+    )
+
+
+def code_to_data(code: AuthorizationCode) -> dict[str, Any]:
+    return _without_false(to_plain(code), "redeemed")
+
+
+def code_from_item(item: dict[str, Any]) -> AuthorizationCode:
+    return AuthorizationCode(
+        code_hash=str(item["code_hash"]),
+        client_id=str(item["client_id"]),
+        redirect_uri=str(item["redirect_uri"]),
+        code_challenge=str(item["code_challenge"]),
+        audience=str(item["audience"]),
+        scopes=tuple(item["scopes"]),
+        user=str(item["user"]),
+        created_at=int(item["created_at"]),
+        expires_at=int(item["expires_at"]),
+        family_id=str(item["family_id"]),
+        nonce=item.get("nonce"),
+        groups=tuple(item.get("groups") or ()),
+        redeemed=bool(item.get("redeemed")),
+    )
+
+
+def family_to_data(family: RefreshFamily) -> dict[str, Any]:
+    return _without_false(to_plain(family), "revoked")
+
+
+def family_from_item(item: dict[str, Any]) -> RefreshFamily:
+    return RefreshFamily(
+        family_id=str(item["family_id"]),
+        client_id=str(item["client_id"]),
+        user=str(item["user"]),
+        audience=str(item["audience"]),
+        scopes=tuple(item["scopes"]),
+        current_hash=str(item["current_hash"]),
+        generation=int(item["generation"]),
+        created_at=int(item["created_at"]),
+        expires_at=int(item["expires_at"]),
+        groups=tuple(item.get("groups") or ()),
+        revoked=bool(item.get("revoked")),
+    )
+
+
+def consent_to_data(consent: Consent) -> dict[str, Any]:
+    return _without_false(to_plain(consent), "revoked")
+
+
+def consent_from_item(item: dict[str, Any]) -> Consent:
+    return Consent(
+        user=str(item["user"]),
+        client_id=str(item["client_id"]),
+        audience=str(item["audience"]),
+        scopes=tuple(item["scopes"]),
+        granted_at=int(item["granted_at"]),
+        revoked=bool(item.get("revoked")),
+    )

@@ -23,6 +23,8 @@ def apply_policy(target: Target, policy: CompiledPolicy, *, dry_run: bool = Fals
     current = target.agents.get_policy()
     stored = target.agents.list_client_ids()
     plan = plan_changes(current.get("document") if current else None, policy.document, stored)
+    # Items an older release compiled lack fields this one reads (delegation, users): rewrite them.
+    plan.items_outdated = current is not None and current.get("format") != policy.format
     needs_secret = [
         name
         for name, item in policy.agents.items()
@@ -45,9 +47,11 @@ def apply_policy(target: Target, policy: CompiledPolicy, *, dry_run: bool = Fals
         removed_groups=sorted(
             set((current or {}).get("document", {}).get("approvers", {})) - set(policy.groups)
         ),
+        users=policy.users,
         policy={
             "document": policy.document,
             "digest": policy.digest,
+            "format": policy.format,
             "applied_at": iso_seconds(now),
             "applied_by": target.operator,
         },

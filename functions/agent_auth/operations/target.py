@@ -33,6 +33,7 @@ class PolicyStore(Protocol):
         removed: list[str],
         groups: dict[str, list[str]],
         removed_groups: list[str],
+        users: dict[str, dict[str, list[str]]],
         policy: dict[str, Any],
         previous_digest: str | None,
         audit: Write,

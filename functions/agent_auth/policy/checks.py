@@ -5,11 +5,22 @@ Each problem names the file, the line and the fix; all problems are reported at 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from agent_auth.names import EMAIL_PATTERN, NAME_PATTERN
 from agent_auth.oauth import jose
 from agent_auth.policy.model import Agent, Policy
 from agent_auth.policy.source import Path, PolicyProblem, Source
+
+NOT_BUILT_TOP_LEVEL = {"trusted_issuers": "token exchange"}
+NOT_BUILT_PER_AGENT = {"exchange": "token exchange"}
+"""Keys whose feature is not built yet: the model knows their shape, but until the code that reads a
+key exists, using it is an error that says so (a key that silently does nothing is a trap). To turn
+one on, remove it here."""
+
+RESERVED_SCOPES = ("openid", "offline_access")
+"""Protocol scopes (OpenID Connect Core §3.1.2.1, §11): never a scope of an audience."""
 
 
 def check_policy(policy: Policy, source: Source) -> list[PolicyProblem]:
@@ -17,6 +28,14 @@ def check_policy(policy: Policy, source: Source) -> list[PolicyProblem]:
 
     def problem(path: Path, message: str, fix: str) -> None:
         problems.append(source.problem(path, message, fix))
+
+    for key, feature in NOT_BUILT_TOP_LEVEL.items():
+        if key in policy.model_fields_set:
+            _not_built(problem, (key,), feature)
+    for name, agent in policy.agents.items():
+        for key, feature in NOT_BUILT_PER_AGENT.items():
+            if key in agent.model_fields_set:
+                _not_built(problem, ("agents", name, key), feature)
 
     scope_owner: dict[str, str] = {}
     uris: dict[str, str] = {}
@@ -29,6 +48,12 @@ def check_policy(policy: Policy, source: Source) -> list[PolicyProblem]:
             )
         uris.setdefault(audience.uri, name)
         for scope in audience.scopes:
+            if scope in RESERVED_SCOPES:
+                problem(
+                    ("audiences", name, "scopes", scope),
+                    f"{scope!r} is a protocol scope (OpenID Connect), not an audience's",
+                    "rename the scope; agents ask for it without declaring it",
+                )
             if scope in scope_owner:
                 problem(
                     ("audiences", name, "scopes", scope),
@@ -64,18 +89,7 @@ def check_policy(policy: Policy, source: Source) -> list[PolicyProblem]:
                 "list the approvers' email addresses",
             )
 
-    for who, roles in policy.users.items():
-        if who.startswith("group:"):
-            if not who[6:]:
-                problem(("users", who), "group name is empty", "write group:NAME")
-        elif "@" not in who:
-            problem(
-                ("users", who),
-                f"{who!r} is neither an email address nor group:NAME",
-                "write an email address or group:NAME",
-            )
-        for i, role in enumerate(roles):
-            known_role(("users", who, i), role)
+    _check_users(policy, problem, known_role)
 
     for name, agent in policy.agents.items():
         _check_agent(
@@ -126,12 +140,8 @@ def _check_agent(
             f"keys are only used with private_key_jwt, not {agent.auth}",
             "remove `jwks`/`jwks_uri` or set `auth: private_key_jwt`",
         )
-    if agent.auth == "none" and (agent.roles or agent.jit):
-        problem(
-            (*at, "auth"),
-            "a public client (auth: none) cannot hold roles or just-in-time rules",
-            "give it a confidential auth method, or use it only for delegation",
-        )
+    if agent.auth == "none":
+        _check_public(agent, at, problem)
 
     for i, role in enumerate(agent.roles):
         clash = sorted(never & set(policy.roles.get(role, [])))
@@ -169,6 +179,7 @@ def _check_agent(
                 "remove the rule or the scope from `never`",
             )
     if agent.delegation is not None:
+        # Delegation scopes may span audiences: /authorize then needs `resource` to pick one.
         known_scopes((*at, "delegation", "scopes"), agent.delegation.scopes)
         clash = sorted(set(agent.delegation.scopes) & never)
         if clash:
@@ -177,6 +188,12 @@ def _check_agent(
                 f"{', '.join(clash)} is also in `never`",
                 "remove it from one of the two",
             )
+        for field in ("redirect_uris", "scopes"):
+            seen: set[str] = set()
+            for i, value in enumerate(getattr(agent.delegation, field)):
+                if value in seen:
+                    problem((*at, "delegation", field, i), f"{value!r} is listed twice", "keep one of them")
+                seen.add(value)
     if agent.exchange is not None:
         for i, audience in enumerate(agent.exchange.audiences):
             if audience not in policy.audiences:
@@ -185,6 +202,66 @@ def _check_agent(
                     f"unknown audience {audience!r}",
                     "declare it under `audiences:`",
                 )
+
+
+def _not_built(problem: Any, path: Path, feature: str) -> None:
+    problem(
+        path,
+        f"not supported yet: {feature} is not built; remove the key",
+        f"delete `{path[-1]}:` and what it holds; it is accepted once {feature} exists",
+    )
+
+
+def _check_users(policy: Policy, problem: Any, known_role: Any) -> None:
+    """`users`: an email address or `group:NAME` (the upstream ID token's `groups`) -> roles."""
+    addresses: dict[str, str] = {}
+    for who, roles in policy.users.items():
+        at: Path = ("users", who)
+        if who.startswith("group:"):
+            if not re.fullmatch(NAME_PATTERN, who[len("group:") :]):
+                problem(
+                    at,
+                    f"{who!r} is not a valid group",
+                    "write group:NAME, NAME being 1-64 of a-z, 0-9, '.', '_' and '-', "
+                    "starting with a letter or digit",
+                )
+        elif not re.fullmatch(EMAIL_PATTERN, who):
+            problem(
+                at,
+                f"{who!r} is neither an email address nor group:NAME",
+                "write an address such as alice@example.com, or group:NAME",
+            )
+        elif who.lower() in addresses:
+            problem(
+                at,
+                f"{who!r} is the same address as {addresses[who.lower()]!r} (case does not count)",
+                "keep one of them",
+            )
+        else:
+            addresses[who.lower()] = who
+        if not roles:
+            problem(at, "a user entry needs at least one role", "list its roles or remove the entry")
+        for i, role in enumerate(roles):
+            known_role((*at, i), role)
+
+
+def _check_public(agent: Agent, at: Path, problem: Any) -> None:
+    """A public agent (auth: none) proves nothing about itself: it may only act for a user who signs
+    in, with PKCE binding the code to it (OAuth 2.1 §2.1). Keys are refused by the auth check."""
+    wrong = []
+    if agent.roles:
+        wrong.append("cannot hold roles (it cannot authenticate to use them)")
+    if agent.jit:
+        wrong.append("cannot have just-in-time rules (it cannot authenticate to ask)")
+    if agent.delegation is None:
+        wrong.append("needs a `delegation` block (a public agent can only act for users)")
+    if wrong:
+        problem(
+            (*at, "auth"),
+            f"a public client (auth: none) {'; it '.join(wrong)}",
+            "give it a confidential auth method, or use it only for delegation: "
+            "remove `roles`/`jit` and add `delegation: {redirect_uris: [...], scopes: [...]}`",
+        )
 
 
 def check_jwks(jwks: dict[str, Any]) -> list[tuple[str, Path]]:

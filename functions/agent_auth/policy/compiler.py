@@ -1,8 +1,9 @@
 """From a policy file to the items the token path reads.
 
 `load_policy` parses and checks; `compile_policy` turns a valid policy into one self-contained item per
-agent: its auth method, keys with pinned algorithms, and the scope -> audience map of its standing
-access. Issuing a token reads that one item and never parses policy.
+agent: its auth method, keys with pinned algorithms, the scope -> audience map of its standing
+access and what it may ask users for (delegation), plus one item for the whole `users` directory.
+Issuing a token reads those items and never parses policy.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from agent_auth.policy.source import (
     read_source,
 )
 
+COMPILED_FORMAT = 2
+"""Increased whenever compiled items gain or change a field, so `apply` rewrites items an older release
+wrote even when the document itself did not change (2: delegation and the users directory)."""
+
 
 @dataclass(frozen=True)
 class CompiledPolicy:
@@ -37,6 +42,10 @@ class CompiledPolicy:
     groups: dict[str, list[str]]
     """approver group -> members, read when an approver decides (membership is checked then)."""
     digest: str
+    users: dict[str, dict[str, list[str]]]
+    """The `users` directory: {"by_email": {email: scopes}, "by_group": {group: scopes}} (one item)."""
+    format: int = COMPILED_FORMAT
+    """The layout of the compiled items; an applied policy of another format is rewritten by apply."""
 
 
 def load_policy(path: str) -> CompiledPolicy:
@@ -131,7 +140,42 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
     agents = {name: _agent_item(policy, name, agent, scope_audience) for name, agent in policy.agents.items()}
     digest = hashlib.sha256(jose.compact_json(document)).hexdigest()
     groups = {name: sorted(members) for name, members in policy.approvers.items()}
-    return CompiledPolicy(document=document, agents=agents, groups=groups, digest=digest)
+    return CompiledPolicy(
+        document=document,
+        agents=agents,
+        groups=groups,
+        digest=digest,
+        users=_users_directory(policy),
+    )
+
+
+def _users_directory(policy: Policy) -> dict[str, dict[str, list[str]]]:
+    """Who may hold which scopes when an agent acts for them: emails lower-cased (the checks refuse two
+    entries that differ only in case), groups without their `group:` prefix."""
+    by_email: dict[str, list[str]] = {}
+    by_group: dict[str, list[str]] = {}
+    for who, roles in policy.users.items():
+        scopes = sorted({s for role in roles for s in policy.roles[role]})
+        if who.startswith("group:"):
+            by_group[who[len("group:") :]] = scopes
+        else:
+            by_email[who.lower()] = scopes
+    return {"by_email": by_email, "by_group": by_group}
+
+
+def _delegation_item(agent: Agent, scope_audience: dict[str, str]) -> dict[str, Any] | None:
+    """What the authorize endpoint reads: where codes may go, what may be asked for and which audience
+    each of those scopes belongs to (one read, no policy)."""
+    if agent.delegation is None:
+        return None
+    scopes = sorted(set(agent.delegation.scopes))
+    return {
+        "redirect_uris": list(agent.delegation.redirect_uris),
+        "scopes": scopes,
+        "offline_access": agent.delegation.offline_access,
+        "consent": agent.delegation.consent,
+        "scope_audiences": {s: scope_audience[s] for s in scopes},
+    }
 
 
 def _agent_item(policy: Policy, name: str, agent: Agent, scope_audience: dict[str, str]) -> dict[str, Any]:
@@ -149,9 +193,18 @@ def _agent_item(policy: Policy, name: str, agent: Agent, scope_audience: dict[st
                 "single_use": rule.single_use,
             }
         )
-    reachable = {scope_audience[s] for s in standing} | {rule["audience"] for rule in jit}
+    delegation = _delegation_item(agent, scope_audience)
+    delegated = delegation["scopes"] if delegation else []
+    reachable = (
+        {scope_audience[s] for s in standing}
+        | {rule["audience"] for rule in jit}
+        | {scope_audience[s] for s in delegated}
+    )
     requestable = {s for rule in jit for s in rule["scopes"]}
-    descriptions = {s: policy.audiences[scope_audience[s]].scopes[s] for s in sorted(requestable)}
+    # What approvers (just-in-time) and users (consent) are shown for each scope they are asked about.
+    descriptions = {
+        s: policy.audiences[scope_audience[s]].scopes[s] for s in sorted(requestable | set(delegated))
+    }
     keys = [{**key, "alg": jose.pinned_alg(key)} for key in (agent.jwks or {}).get("keys", [])]
     return {
         "client_id": name,
@@ -167,5 +220,7 @@ def _agent_item(policy: Policy, name: str, agent: Agent, scope_audience: dict[st
         # Just-in-time rules, resolved to scopes and one audience each, with what approvers are shown.
         "jit": jit,
         "descriptions": descriptions,
+        # Acting for users (authorization code); None removes it from the item on apply.
+        "delegation": delegation,
         "policy": json.dumps(agent.model_dump(mode="json"), separators=(",", ":"), sort_keys=True),
     }

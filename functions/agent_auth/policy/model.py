@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from agent_auth.names import EMAIL_PATTERN, NAME_PATTERN, SCOPE_PATTERN
 
@@ -37,15 +45,26 @@ def parse_duration(value: str | int) -> int:
 
 
 def check_uri(value: str, *, allow_http_loopback: bool = True) -> str:
+    """An absolute http(s) URI without a fragment (RFC 6749 §3.1.2, RFC 8707 §2); plain http only on a
+    loopback address (RFC 8252 §7.3), where nothing leaves the machine."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(value)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+    if "#" in value or any(c.isspace() or not c.isprintable() for c in value):
+        # An empty fragment ("...#") is still a fragment; whitespace would be silently dropped by urlsplit.
+        raise ValueError("an absolute http(s) URI without a fragment or spaces")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise ValueError("not a valid URI") from exc
+    if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError("an absolute http(s) URI without a fragment")
-    if parts.scheme == "http" and not (allow_http_loopback and loopback):
-        raise ValueError("https, or http only on a loopback address")
+    if parts.scheme == "http" and not (allow_http_loopback and parts.hostname in LOOPBACK_HOSTS):
+        raise ValueError("https, or http only on a loopback address (127.0.0.1, [::1], localhost)")
     return value
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 class Strict(BaseModel):
@@ -97,14 +116,17 @@ class JitRule(Strict):
         return self
 
 
-class Delegation(Strict):
-    redirect_uris: list[str] = Field(min_length=1)
-    scopes: list[ScopeName] = Field(min_length=1)
+RedirectUri = Annotated[str, AfterValidator(check_uri)]
 
-    @field_validator("redirect_uris")
-    @classmethod
-    def _exact_uris(cls, value: list[str]) -> list[str]:
-        return [check_uri(v) for v in value]
+
+class Delegation(Strict):
+    """Acting for users (authorization code + PKCE): where codes may go, and what may be asked for."""
+
+    redirect_uris: list[RedirectUri] = Field(min_length=1)
+    scopes: list[ScopeName] = Field(min_length=1)
+    offline_access: bool = True
+    """Whether `offline_access` yields a refresh token."""
+    consent: Literal["remember", "every_time"] = "remember"
 
 
 class Exchange(Strict):

@@ -17,6 +17,8 @@ class Plan:
     roles_changed: list[str] = field(default_factory=list)
     roles_removed: list[str] = field(default_factory=list)
     sections_changed: list[str] = field(default_factory=list)
+    items_outdated: bool = False
+    """The applied items were compiled by an older release: apply rewrites them all."""
 
     @property
     def is_empty(self) -> bool:
@@ -30,8 +32,11 @@ class Plan:
         out += [f"  ~ role {r}" for r in self.roles_changed]
         out += [f"  - role {r}" for r in self.roles_removed]
         out += [f"  ~ {s}" for s in self.sections_changed]
+        if self.items_outdated:
+            out.append("  ~ compiled items (written by an older agent-auth; all are rewritten)")
         added = len(self.agents_added) + len(self.roles_added)
         changed = len(self.agents_changed) + len(self.roles_changed) + len(self.sections_changed)
+        changed += int(self.items_outdated)
         removed = len(self.agents_removed) + len(self.roles_removed)
         out.append(f"{added} to add, {changed} to change, {removed} to remove.")
         return out
@@ -45,6 +50,7 @@ class Plan:
             "roles_changed": self.roles_changed,
             "roles_removed": self.roles_removed,
             "sections_changed": self.sections_changed,
+            "items_outdated": self.items_outdated,
         }
 
 

@@ -49,7 +49,9 @@ class CodeStore(Protocol):
 class RefreshStore(Protocol):
     def put_family(self, family: RefreshFamily) -> Write: ...
 
-    def get_family(self, family_id: str) -> RefreshFamily | None: ...
+    def get_family(self, family_id: str) -> RefreshFamily | None:
+        """As stored, revoked or expired too (to tell an old token's reuse from an unknown one)."""
+        ...
 
     def rotate(self, family_id: str, presented_hash: str, new_hash: str, now: int) -> bool:
         """Replace the current token, only if it is `presented_hash` and the family is live."""
@@ -59,7 +61,9 @@ class RefreshStore(Protocol):
 
 
 class ConsentStore(Protocol):
-    def get_consent(self, user: str, client_id: str) -> Consent | None: ...
+    def get_consent(self, user: str, client_id: str) -> Consent | None:
+        """The remembered consent; None when there is none or it was revoked. Users match without case."""
+        ...
 
     def put_consent(self, consent: Consent) -> Write: ...
 
