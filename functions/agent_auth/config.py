@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent_auth import schema
 
@@ -44,6 +44,12 @@ class Settings:
     """The KMS HMAC key for approval links: only the notifier and the approval function need it."""
     mail_from: str = ""
     """The sender of approval email (an SES-verified identity): only the notifier needs it."""
+    upstream_issuer: str = ""
+    """The OpenID provider users sign in with (delegated access): only the authorize function needs it."""
+    upstream_client_id: str = ""
+    upstream_client_secret: str = field(default="", repr=False)
+    upstream_groups_claim: str = "groups"
+    """The ID token claim listing the user's groups (Cognito: cognito:groups)."""
 
     def require(self, name: str) -> str:
         value = str(getattr(self, name))
@@ -97,6 +103,10 @@ class Settings:
             audit_retention_days=positive_int("AUDIT_RETENTION_DAYS", 400),
             approval_key_arn=env.get("APPROVAL_KEY_ARN", "").strip(),
             mail_from=env.get("MAIL_FROM", "").strip(),
+            upstream_issuer=env.get("UPSTREAM_ISSUER", "").strip(),
+            upstream_client_id=env.get("UPSTREAM_CLIENT_ID", "").strip(),
+            upstream_client_secret=env.get("UPSTREAM_CLIENT_SECRET", "").strip(),
+            upstream_groups_claim=env.get("UPSTREAM_GROUPS_CLAIM", "").strip() or "groups",
         )
 
     def to_env(self) -> dict[str, str]:
@@ -120,4 +130,8 @@ class Settings:
             "AUDIT_RETENTION_DAYS": str(self.audit_retention_days),
             "APPROVAL_KEY_ARN": self.approval_key_arn,
             "MAIL_FROM": self.mail_from,
+            "UPSTREAM_ISSUER": self.upstream_issuer,
+            "UPSTREAM_CLIENT_ID": self.upstream_client_id,
+            "UPSTREAM_CLIENT_SECRET": self.upstream_client_secret,
+            "UPSTREAM_GROUPS_CLAIM": self.upstream_groups_claim,
         }

@@ -33,10 +33,12 @@ WELL_KNOWN = FunctionSpec(
     name="wellknown",
     paths=("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration", "/jwks.json"),
 )
+AUTHORIZE = FunctionSpec(name="authorize", paths=("/authorize", "/authorize/callback", "/authorize/consent"))
+"""Delegated access: the authorization endpoint, the upstream provider's callback, and consent."""
 NOTIFIER = FunctionSpec(name="notifier")
 """Not behind the API: triggered by the access-requests table's stream."""
 
-FUNCTIONS: tuple[FunctionSpec, ...] = (TOKEN, ACCESS_REQUESTS, APPROVALS, WELL_KNOWN)
+FUNCTIONS: tuple[FunctionSpec, ...] = (TOKEN, ACCESS_REQUESTS, APPROVALS, WELL_KNOWN, AUTHORIZE)
 """The functions behind the API."""
 
 ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (*FUNCTIONS, NOTIFIER)

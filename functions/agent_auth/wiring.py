@@ -182,7 +182,9 @@ def operator_target(
     )
 
 
-def authorization_flow(settings: Settings, clients: AwsClients, clock: Clock | None = None) -> AuthorizationFlow:
+def authorization_flow(
+    settings: Settings, clients: AwsClients, clock: Clock | None = None
+) -> AuthorizationFlow:
     from agent_auth.adapters.delegation_tables import SignInTable
     from agent_auth.adapters.http_client import UrllibHttpClient
     from agent_auth.oauth.authorize.flow import AuthorizationFlow

@@ -91,6 +91,23 @@ ACCESS: Mapping[routes.FunctionSpec, Access] = {
         approval_key=("kms:GenerateMac",),
         send_email=True,
     ),
+    # AuthorizationFlow: AgentTable.get_client / get_users; SignInTable (sign-ins and sessions: put,
+    # get, complete, consume); CodeTable.put_code and ConsentTable.get/put_consent in the decision's
+    # transaction; the audit record.
+    routes.AUTHORIZE: Access(
+        tables={
+            schema.AGENTS: ("dynamodb:GetItem",),
+            schema.SIGN_INS: (
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ),
+            schema.CODES: ("dynamodb:PutItem",),
+            schema.CONSENTS: ("dynamodb:GetItem", "dynamodb:PutItem"),
+            schema.AUDIT: ("dynamodb:PutItem",),
+        },
+    ),
     # adapters.kms: KmsPublicKeys.jwks, for the current key and every previous one it publishes.
     routes.WELL_KNOWN: Access(current_key=("kms:GetPublicKey",), previous_keys=("kms:GetPublicKey",)),
 }
