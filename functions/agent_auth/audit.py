@@ -1,8 +1,13 @@
-"""Audit records: one per decision, ids and hashes only, never a secret, token or assertion."""
+"""Audit records: one per decision, ids and hashes only, never a secret, token or assertion.
+
+Also what reading the trail asks for (AuditQuery): the records since a time, newest first, for one
+agent or one user or all of them, at most `limit`.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +29,20 @@ def unverified(value: str | None) -> str | None:
         return None
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return f"unverified:{digest}:{len(value)}"
+
+
+UNVERIFIED = re.compile(r"unverified:[0-9a-f]{12}:[0-9]{1,9}")
+"""What `unverified` makes: an operator may look such a fingerprint up with `agent-auth audit --agent`."""
+
+
+def is_unverified(value: str | None) -> bool:
+    return value is not None and UNVERIFIED.fullmatch(value) is not None
+
+
+def iso_millis(at: float) -> str:
+    """A record's time as its sort key spells it: ISO-8601 UTC to the millisecond, so text order is
+    time order."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -60,7 +79,7 @@ class AuditRecord:
 
     @property
     def timestamp(self) -> str:
-        return datetime.fromtimestamp(self.at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return iso_millis(self.at)
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if v not in (None, {}, "", ())}
@@ -68,3 +87,21 @@ class AuditRecord:
             data["actor_chain"] = list(self.actor_chain)
         data["time"] = self.timestamp
         return data
+
+
+DEFAULT_LIMIT = 100
+"""Records `agent-auth audit` prints unless told otherwise: the newest screenful or two, not a day."""
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which records to read: newer than `since`, newest first, at most `limit`.
+
+    `now` is the reader's clock, so the newest records are found without a scan; `agent` and `user`
+    narrow the trail to one agent (its name, or an `unverified` fingerprint) or one user (an email)."""
+
+    since: float
+    now: float
+    agent: str | None = None
+    user: str | None = None
+    limit: int = DEFAULT_LIMIT

@@ -56,12 +56,19 @@ REPLAY = TableSpec(
     # One marker per client assertion jti, kept until the assertion expires (RFC 7523 §3 item 7).
 )
 
+AUDIT_BY_HOUR = Index(name="by-hour", partition_key="hour", sort_key="sk")
+"""The whole trail by time: "2026-12-01T22" (UTC), read newest bucket first (adapters/audit_table.py)."""
+AUDIT_BY_USER = Index(name="by-user", partition_key="user_key", sort_key="sk")
+"""One user's records: "user#<email>", only on records that act for a user."""
+
 AUDIT = TableSpec(
     logical_name="audit",
-    partition_key="pk",  # "agent#<client_id>", or "operator#<name>" for changes without an agent
+    # "agent#<client_id>" of a real agent name, "operator#<name>" for changes without an agent, or one
+    # fixed "unattributed" partition: never a key made of what an unauthenticated client sent.
+    partition_key="pk",
     sort_key="sk",  # "<ISO-8601 time>#<record id>": newest first with ScanIndexForward=False
     ttl_attribute="expires_at",  # retention, not correctness
-    indexes=(Index(name="by-day", partition_key="day", sort_key="sk"),),
+    indexes=(AUDIT_BY_HOUR, AUDIT_BY_USER),
 )
 
 REQUESTS = TableSpec(

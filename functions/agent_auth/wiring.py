@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from agent_auth import schema
+from agent_auth.adapters.audit_table import AuditTable
 from agent_auth.adapters.aws import AwsClients
 from agent_auth.adapters.delegation_tables import CodeTable, ConsentTable, RefreshTable
-from agent_auth.adapters.dynamodb import AgentTable, AuditTable, DynamoTransaction, ReplayTable
+from agent_auth.adapters.dynamodb import AgentTable, DynamoTransaction, ReplayTable
 from agent_auth.adapters.jit_tables import GrantTable, RequestTable
 from agent_auth.adapters.jwks_fetcher import HttpKeyFetcher
 from agent_auth.adapters.kms import KmsPublicKeys, KmsSigner

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +11,6 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agent_auth.adapters.records_codec import agent_from_item, users_from_item, users_to_data
-from agent_auth.audit import AuditRecord
 from agent_auth.errors import DependencyFailure
 from agent_auth.ports import Write
 from agent_auth.records import Agent, UserDirectory
@@ -281,71 +279,3 @@ class ReplayTable:
                 ExpressionAttributeValues={":now": {"N": str(now)}},
             )
         )
-
-
-class AuditTable:
-    def __init__(self, client: Any, table: str, retention_days: int = 400) -> None:
-        self._client = client
-        self._table = table
-        self._retention = timedelta(days=retention_days)
-
-    def write(self, record: AuditRecord) -> None:
-        with aws_call():
-            self._client.put_item(TableName=self._table, Item=self._item(record))
-
-    def entry(self, record: AuditRecord) -> Write:
-        """The record as one write of a transaction, for changes audited atomically."""
-        return Write({"Put": {"TableName": self._table, "Item": self._item(record)}})
-
-    def _item(self, record: AuditRecord) -> dict[str, Any]:
-        data = record.to_dict()
-        when = datetime.fromtimestamp(record.at, UTC)
-        partition = f"agent#{record.client_id}" if record.client_id else f"operator#{record.operator or '-'}"
-        item = {
-            "pk": partition,
-            "sk": f"{record.timestamp}#{record.id}",
-            "day": when.strftime("%Y-%m-%d"),
-            "expires_at": int((when + self._retention).timestamp()),
-            **data,
-        }
-        return to_item(item)
-
-    def query(
-        self, *, since: float, until: float, client_id: str | None = None, limit: int = 1000
-    ) -> list[dict[str, Any]]:
-        """Newest first, at most `limit` records between `since` and `until`."""
-        lower = datetime.fromtimestamp(since, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        records: list[dict[str, Any]] = []
-        if client_id is not None:
-            partitions: list[tuple[str, str, str | None]] = [("pk", f"agent#{client_id}", None)]
-        else:
-            last = datetime.fromtimestamp(until, UTC).date()
-            # Nothing older than the retention period exists: don't query the days before it.
-            first = max(datetime.fromtimestamp(since, UTC).date(), last - self._retention)
-            days = [(last - timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-            partitions = [("day", day, "by-day") for day in days]
-        for attribute, value, index in partitions:
-            records += self._query_partition(attribute, value, index, lower, limit - len(records))
-            if len(records) >= limit:
-                break
-        return records
-
-    def _query_partition(
-        self, attribute: str, value: str, index: str | None, lower: str, limit: int
-    ) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "#p = :p AND sk >= :lower",
-            "ExpressionAttributeNames": {"#p": attribute},
-            "ExpressionAttributeValues": {":p": {"S": value}, ":lower": {"S": lower}},
-            "ScanIndexForward": False,
-        }
-        if index:
-            params["IndexName"] = index
-        found: list[dict[str, Any]] = []
-        with aws_call():
-            for page in self._client.get_paginator("query").paginate(**params):
-                found += [numbers_to_int(from_item(i)) for i in page["Items"]]
-                if len(found) >= limit:
-                    break
-        return found[:limit]

@@ -7,11 +7,11 @@ import json
 import re
 import signal
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from agent_auth.audit import DEFAULT_LIMIT
 from agent_auth.errors import DependencyFailure
 from agent_auth.operations import (
     OperationFailed,
@@ -95,9 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     revoke.set_defaults(run=_revoke)
 
     audit = commands.add_parser("audit", help="print audit records, newest first")
-    audit.add_argument("--agent", metavar="CLIENT_ID")
+    audit.add_argument("--agent", metavar="CLIENT_ID", help="only this agent's records")
+    audit.add_argument("--user", metavar="EMAIL", help="only records acting for this user")
     audit.add_argument("--since", default="24h", help="how far back: 30m, 1h, 7d (default 24h)")
-    audit.add_argument("--limit", type=int, default=200)
+    audit.add_argument(
+        "--limit",
+        type=_positive,
+        default=DEFAULT_LIMIT,
+        help=f"at most this many records, the newest (default {DEFAULT_LIMIT})",
+    )
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     _target_options(audit)
     audit.set_defaults(run=_audit)
@@ -143,23 +149,31 @@ def _rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("takes a whole number, 1 or more")
+    return int(text)
+
+
 def _audit(args: argparse.Namespace) -> int:
     match = SINCE.match(args.since)
     if not match:
         print("agent-auth: --since takes a number and a unit: 30m, 1h, 7d", file=sys.stderr)
         return EXIT_USAGE
     seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-    records = read_audit(_target(args), since=time.time() - seconds, agent=args.agent, limit=args.limit)
+    pages = read_audit(_target(args), within=seconds, agent=args.agent, user=args.user, limit=args.limit)
     if args.json:
-        for record in records:
-            print(json.dumps(_public(record), sort_keys=True))
+        for page in pages:
+            for record in page:
+                print(json.dumps(_public(record), sort_keys=True))
+            sys.stdout.flush()
     else:
-        _print_table(records)
+        _print_audit_table(pages)
     return 0
 
 
-AUDIT_INTERNAL = ("pk", "sk", "day", "expires_at")
-"""Keys and retention, not part of the record."""
+AUDIT_INTERNAL = ("pk", "sk", "hour", "user_key", "day", "expires_at")
+"""Keys and retention, not part of the record (the adapter leaves them out already)."""
 REQUEST_INTERNAL = ("pk", "purge_at", "digest")
 
 
@@ -219,24 +233,46 @@ COLUMNS = (
 )
 
 
-def _print_table(records: list[dict[str, Any]]) -> None:
-    rows = []
-    for r in records:
-        who = r.get("client_id") or ""
-        actor = r.get("operator") or r.get("approver")
-        if actor:
-            who = f"{who} (by {actor})" if who else actor
-        rows.append(
-            {
-                "time": r.get("time", ""),
-                "action": r.get("action", ""),
-                "decision": r.get("decision", ""),
-                "who": who,
-                "scope": r.get("scope_granted") or r.get("scope_requested") or "",
-                "reason": r.get("reason") or "",
-            }
-        )
-    _print_rows(rows, COLUMNS)
+def _audit_row(r: dict[str, Any]) -> dict[str, str]:
+    """WHO: the agent, the user it acts for and the actor chain (most recent first), and the operator
+    or approver; REASON: the reason, the policy rule that decided and the token family."""
+    who = str(r.get("client_id") or "")
+    if r.get("user"):
+        who = f"{who} for {r['user']}" if who else str(r["user"])
+    if r.get("actor_chain"):
+        who += " via " + ", ".join(map(str, r["actor_chain"]))
+    actor = r.get("operator") or r.get("approver")
+    if actor:
+        who = f"{who} (by {actor})" if who else str(actor)
+    why = [str(r["reason"])] if r.get("reason") else []
+    if r.get("policy_rule"):
+        why.append(f"rule {r['policy_rule']}")
+    if r.get("token_family"):
+        why.append(f"family {r['token_family']}")
+    return {
+        "time": str(r.get("time", "")),
+        "action": str(r.get("action", "")),
+        "decision": str(r.get("decision", "")),
+        "who": who.strip(),
+        "scope": str(r.get("scope_granted") or r.get("scope_requested") or ""),
+        "reason": "; ".join(why),
+    }
+
+
+def _print_audit_table(pages: Iterable[list[dict[str, Any]]]) -> None:
+    """Printed a page at a time: the columns are as wide as the first page needs, and a longer value
+    later only pushes the rest of its own line."""
+    widths: dict[str, int] | None = None
+    for page in pages:
+        rows = [_audit_row(r) for r in page]
+        if widths is None:
+            widths = {key: max([len(title)] + [len(row[key]) for row in rows]) for title, key in COLUMNS}
+            print("  ".join(title.ljust(widths[key]) for title, key in COLUMNS).rstrip())
+        for row in rows:
+            print("  ".join(row[key].ljust(widths[key]) for _, key in COLUMNS).rstrip())
+        sys.stdout.flush()
+    if widths is None:
+        _print_rows([], COLUMNS)
 
 
 def _print_rows(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> None:

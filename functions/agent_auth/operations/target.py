@@ -6,10 +6,11 @@ be unit-tested with fakes; wiring.operator_target builds the DynamoDB-backed tar
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agent_auth.audit import AuditRecord
+from agent_auth.audit import AuditQuery, AuditRecord
 from agent_auth.clock import Clock
 from agent_auth.ports import Transaction, Write
 from agent_auth.records import AccessRequest, Agent, JitGrant
@@ -47,9 +48,9 @@ class AuditTrail(Protocol):
 
     def entry(self, record: AuditRecord) -> Write: ...
 
-    def query(
-        self, *, since: float, until: float, client_id: str | None = None, limit: int = 1000
-    ) -> list[dict[str, Any]]: ...
+    def pages(self, query: AuditQuery) -> Iterator[list[dict[str, Any]]]:
+        """The records, newest first, a page at a time (one indexed read each), `query.limit` at most."""
+        ...
 
 
 class RequestStore(Protocol):

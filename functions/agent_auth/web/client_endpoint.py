@@ -24,7 +24,6 @@ from agent_auth.errors import (
 from agent_auth.oauth.client_auth import AuthenticatedClient, ClientAuthenticator, Credentials, identify
 from agent_auth.oauth.operation import ClientAuthentication, ClientOperation, Outcome
 from agent_auth.oauth.params import Form
-from agent_auth.oauth.scopes import SCOPE_TOKEN
 from agent_auth.ports import AuditLog
 from agent_auth.web.forms import parse_form
 from agent_auth.web.request import Request
@@ -97,13 +96,12 @@ class _Attempt:
 
     def _requested(self, name: str, limit: int, outcome: Outcome | None) -> str | None:
         """A requested value as sent only once the client is proven and the request allowed; before
-        that, a fingerprint (what an unauthenticated client sends is never stored as sent)."""
+        that, a fingerprint (what an unauthenticated client sends is never stored as sent, and a
+        refused scope or resource was never validated: it may be a secret pasted in the wrong field)."""
         value = self.form.get(name) if self.form else None
         if value is None:
             return None
-        if outcome is not None or (self.client is not None and _well_formed(name, value)):
-            return printable(value, limit)
-        return unverified(value)
+        return printable(value, limit) if outcome is not None else unverified(value)
 
     def record(
         self,
@@ -136,12 +134,6 @@ class _Attempt:
             if error
             else dict(outcome.details if outcome else {}),
         )
-
-
-def _well_formed(name: str, value: str) -> bool:
-    if name == "scope":
-        return len(value) <= 512 and all(SCOPE_TOKEN.match(t) for t in value.split(" "))
-    return len(value) <= 256 and value.isprintable()
 
 
 def _chain(outcome: Outcome | None) -> tuple[str, ...] | None:
