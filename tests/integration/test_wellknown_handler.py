@@ -25,20 +25,38 @@ def get(name: str) -> tuple[int, dict[str, str], dict[str, Any]]:
 def test_metadata_lists_only_what_is_supported(deployment: Deployment, event: str) -> None:
     status, headers, body = get(event)
     assert status == 200 and "max-age" in headers["Cache-Control"]
-    assert body == {
+    expected = {
         "issuer": ISSUER,
+        "authorization_endpoint": f"{ISSUER}/authorize",
         "token_endpoint": f"{ISSUER}/token",
         "access_request_endpoint": f"{ISSUER}/access-requests",
         "jwks_uri": f"{ISSUER}/jwks.json",
-        "grant_types_supported": ["client_credentials", "urn:agent-auth:grant-type:access-request"],
-        "response_types_supported": [],
+        "grant_types_supported": [
+            "client_credentials",
+            "urn:agent-auth:grant-type:access-request",
+            "authorization_code",
+            "refresh_token",
+        ],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
+        "scopes_supported": ["openid", "offline_access"],
         "token_endpoint_auth_methods_supported": [
             "private_key_jwt",
             "client_secret_basic",
             "client_secret_post",
+            "none",
         ],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "EdDSA", "PS256", "RS256"],
     }
+    if "openid" in event:  # OpenID Connect Discovery §3 adds what an OpenID provider must state
+        expected |= {
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "email"],
+        }
+    assert body == expected
 
 
 def test_jwks_publishes_the_kms_public_key_fetched_once(deployment: Deployment) -> None:

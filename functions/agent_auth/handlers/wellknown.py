@@ -8,7 +8,7 @@ from agent_auth import wiring
 from agent_auth.adapters.kms import KmsPublicKeys
 from agent_auth.config import Settings
 from agent_auth.grant_catalog import grant_type_names
-from agent_auth.oauth.metadata import server_metadata
+from agent_auth.oauth.metadata import openid_configuration, server_metadata
 from agent_auth.web.function import Container
 from agent_auth.web.request import Request, Response
 from agent_auth.web.resolver import Resolver
@@ -19,14 +19,22 @@ app = Resolver()
 
 _keys: Container[KmsPublicKeys] = Container(wiring.from_environment(wiring.public_keys))
 public_keys = _keys.get
-_metadata = Container(lambda: server_metadata(Settings.from_env().issuer, grant_type_names()))
+_settings = Container(Settings.from_env)
+_metadata = Container(lambda: server_metadata(_settings.get().issuer, grant_type_names()))
 metadata = _metadata.get
+_openid = Container(
+    lambda: openid_configuration(_settings.get().issuer, grant_type_names(), _settings.get().signing_alg)
+)
 
 
 @app.route("/.well-known/oauth-authorization-server", ("GET", "HEAD"))
-@app.route("/.well-known/openid-configuration", ("GET", "HEAD"))
 def discovery(request: Request) -> Response:
     return Response.json(200, metadata(), headers=CACHEABLE)
+
+
+@app.route("/.well-known/openid-configuration", ("GET", "HEAD"))
+def openid_discovery(request: Request) -> Response:
+    return Response.json(200, _openid.get(), headers=CACHEABLE)
 
 
 @app.route("/jwks.json", ("GET", "HEAD"))
