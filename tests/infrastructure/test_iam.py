@@ -97,8 +97,15 @@ def test_token_role_allows_exactly_what_the_token_endpoint_calls(synth: Synthesi
     role = synth.role_id(synth.function_id(routes.TOKEN))
 
     # Then it may read agents, record replay markers and audit records, read and consume grants, read and
-    # mark polled requests, sign, and write its own logs: no more
+    # mark polled requests, redeem codes, create, rotate and revoke refresh families, read consents, sign,
+    # and write its own logs: no more
     assert grants(synth, role) == log_grants(synth, routes.TOKEN) | {
+        ("dynamodb:GetItem", arn_of(synth.table_id(schema.CODES))),
+        ("dynamodb:UpdateItem", arn_of(synth.table_id(schema.CODES))),
+        ("dynamodb:GetItem", arn_of(synth.table_id(schema.REFRESH))),
+        ("dynamodb:PutItem", arn_of(synth.table_id(schema.REFRESH))),
+        ("dynamodb:UpdateItem", arn_of(synth.table_id(schema.REFRESH))),
+        ("dynamodb:GetItem", arn_of(synth.table_id(schema.CONSENTS))),
         ("dynamodb:GetItem", arn_of(synth.table_id(schema.AGENTS))),
         ("dynamodb:PutItem", arn_of(synth.table_id(schema.REPLAY))),
         ("dynamodb:PutItem", arn_of(synth.table_id(schema.AUDIT))),
@@ -184,3 +191,21 @@ def test_previous_keys_are_readable_by_wellknown_only(rotated: Synthesized) -> N
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def test_authorize_role_signs_users_in_and_issues_codes_but_never_signs_tokens(synth: Synthesized) -> None:
+    # Given the authorize function's role (authorization endpoint, upstream callback, consent)
+    role = synth.role_id(synth.function_id(routes.AUTHORIZE))
+
+    # Then it may read agents, keep sign-ins and sessions, write codes and consents, and audit: no KMS
+    assert grants(synth, role) == log_grants(synth, routes.AUTHORIZE) | {
+        ("dynamodb:GetItem", arn_of(synth.table_id(schema.AGENTS))),
+        ("dynamodb:DeleteItem", arn_of(synth.table_id(schema.SIGN_INS))),
+        ("dynamodb:GetItem", arn_of(synth.table_id(schema.SIGN_INS))),
+        ("dynamodb:PutItem", arn_of(synth.table_id(schema.SIGN_INS))),
+        ("dynamodb:UpdateItem", arn_of(synth.table_id(schema.SIGN_INS))),
+        ("dynamodb:PutItem", arn_of(synth.table_id(schema.CODES))),
+        ("dynamodb:GetItem", arn_of(synth.table_id(schema.CONSENTS))),
+        ("dynamodb:PutItem", arn_of(synth.table_id(schema.CONSENTS))),
+        ("dynamodb:PutItem", arn_of(synth.table_id(schema.AUDIT))),
+    }
