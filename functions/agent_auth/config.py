@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent_auth import schema
+from agent_auth.oauth.throttle import DEFAULT_AGENT_FAILURES, DEFAULT_SOURCE_FAILURES, DEFAULT_WINDOW
 
 SIGNING_ALGORITHMS = ("RS256", "ES256")
 KEY_SPEC = {"RS256": "RSA_2048", "ES256": "ECC_NIST_P256"}
@@ -40,6 +41,13 @@ class Settings:
     """The KMS HMAC key for approval links: only the notifier and the approval function need it."""
     mail_from: str = ""
     """The sender of approval email (an SES-verified identity): only the notifier needs it."""
+    throttle_table: str = ""
+    """Failed client authentications (schema.THROTTLE): only the client endpoints need it."""
+    auth_failures_per_agent: int = DEFAULT_AGENT_FAILURES
+    auth_failures_per_source: int = DEFAULT_SOURCE_FAILURES
+    auth_failure_window: int = DEFAULT_WINDOW
+    """Failed client authentications allowed per agent and per source address in a window of this many
+    seconds, before 429 (oauth/throttle.py says why the two limits default to the same number)."""
 
     def require(self, name: str) -> str:
         value = str(getattr(self, name))
@@ -89,6 +97,10 @@ class Settings:
             audit_retention_days=positive_int("AUDIT_RETENTION_DAYS", 400),
             approval_key_arn=env.get("APPROVAL_KEY_ARN", "").strip(),
             mail_from=env.get("MAIL_FROM", "").strip(),
+            throttle_table=env.get(schema.THROTTLE.env_var, "").strip(),
+            auth_failures_per_agent=positive_int("AUTH_FAILURES_PER_AGENT", DEFAULT_AGENT_FAILURES),
+            auth_failures_per_source=positive_int("AUTH_FAILURES_PER_SOURCE", DEFAULT_SOURCE_FAILURES),
+            auth_failure_window=positive_int("AUTH_FAILURE_WINDOW_SECONDS", DEFAULT_WINDOW),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -101,6 +113,7 @@ class Settings:
             schema.AUDIT.env_var: self.audit_table,
             schema.REQUESTS.env_var: self.requests_table,
             schema.GRANTS.env_var: self.grants_table,
+            schema.THROTTLE.env_var: self.throttle_table,
             "SIGNING_KEY_ARN": self.signing_key_arn,
             "SIGNING_ALG": self.signing_alg,
             "PREVIOUS_SIGNING_KEY_ARNS": ",".join(self.previous_signing_key_arns),
@@ -108,4 +121,7 @@ class Settings:
             "AUDIT_RETENTION_DAYS": str(self.audit_retention_days),
             "APPROVAL_KEY_ARN": self.approval_key_arn,
             "MAIL_FROM": self.mail_from,
+            "AUTH_FAILURES_PER_AGENT": str(self.auth_failures_per_agent),
+            "AUTH_FAILURES_PER_SOURCE": str(self.auth_failures_per_source),
+            "AUTH_FAILURE_WINDOW_SECONDS": str(self.auth_failure_window),
         }

@@ -52,6 +52,9 @@ class Agent:
     jwks_uri: str | None = None
     secret_hash: str | None = None
     secret_rotated_at: str | None = None
+    auth_locked_until: int | None = None
+    """Set by too many failed authentications (oauth/throttle.py): until then every attempt is refused.
+    Runtime state on the agent item, never written by `apply`; `secret rotate` clears it."""
 
     @property
     def is_public(self) -> bool:

@@ -79,6 +79,7 @@ def create_resources(
         audit_table=names[schema.AUDIT.logical_name],
         requests_table=names[schema.REQUESTS.logical_name],
         grants_table=names[schema.GRANTS.logical_name],
+        throttle_table=names[schema.THROTTLE.logical_name],
         signing_key_arn=create_signing_key(kms, alg),
         signing_alg=alg,
         approval_key_arn=create_approval_key(kms),
