@@ -1,4 +1,4 @@
-"""Measure performance targets 1, 2, 3 and 5 (docs/performance.md) for the token endpoint.
+"""Measure performance targets 1, 2, 3, 5 and 8 (docs/performance.md) for the token endpoint.
 
     .venv/bin/python bench/run.py          # progress on stderr, a summary table on stdout
     .venv/bin/python bench/run.py --json   # the same figures as JSON on stdout
@@ -18,6 +18,7 @@ from typing import Any
 
 import calls
 import coldstart
+import enumeration
 import loopback
 import overhead
 from common import BenchEnv, TargetResult, log, machine
@@ -28,7 +29,7 @@ def run_all() -> list[TargetResult]:
     results = coldstart.run()
     log("starting the development environment (moto in process, tables, key, policy, HTTP server)")
     with BenchEnv() as env:
-        results = calls.run(env) + overhead.run(env) + results + loopback.run(env)
+        results = calls.run(env) + overhead.run(env) + results + enumeration.run(env) + loopback.run(env)
     return sorted(results, key=lambda r: r.number)
 
 
