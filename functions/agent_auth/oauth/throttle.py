@@ -90,25 +90,21 @@ class FailureThrottle:
         `agent`: the agent the client claimed to be, if it exists; `locked`: it was found locked."""
         now = self._clock.now()
         window_end = self._window_end(now)
-        locked = locked and agent is not None
-        counts = self._counters.count_failure(
-            source=source, client_id=agent.client_id if agent else None, window_end=window_end
-        )
+        name = agent.client_id if agent else None
+        counts = self._counters.count_failure(source=source, client_id=name, window_end=window_end)
+        # Lock once, when the count reaches the limit. An unknown name has no count of its own: the
+        # source's stands in, and the decoy is locked, so the step costs the same.
         limit = self._limits.agent_failures
-        if agent is None:
-            if counts.source == limit:
-                self._counters.lock(None, window_end)
-        elif not locked and counts.agent >= limit:
-            self._counters.lock(agent.client_id, window_end)
-        known = agent.client_id if agent else None
-        if locked and agent is not None:
+        if (counts.agent >= limit and not locked) if agent else counts.source == limit:
+            self._counters.lock(name, window_end)
+        if agent is not None and locked:
             until = agent.auth_locked_until or window_end
             return TooManyFailures(
-                reason="too_many_failures:agent", retry_after=math.ceil(until - now), known_client=known
+                reason="too_many_failures:agent", retry_after=math.ceil(until - now), known_client=name
             )
         if counts.source > self._limits.source_failures:
             return TooManyFailures(
-                reason="too_many_failures:source", retry_after=math.ceil(window_end - now), known_client=known
+                reason="too_many_failures:source", retry_after=math.ceil(window_end - now), known_client=name
             )
         return error
 
