@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -92,6 +93,29 @@ def test_unknown_client_makes_the_same_calls_and_keys_no_item(deployment: Deploy
     env = deployment.settings.to_env()
     for spec in schema.ALL_TABLES:
         assert "nobody" not in json.dumps(deployment.scan(env[spec.env_var])), spec.logical_name
+
+
+def test_unknown_client_moves_as_much_item_data_as_a_known_one(deployment: Deployment) -> None:
+    # Given the bytes of items each AWS response brings back (an agent's read, the decoy's update)
+    from botocore.client import BaseClient
+
+    moved: list[int] = []
+    original = BaseClient._make_api_call
+
+    def measuring(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        response = original(self, operation, params)
+        moved.append(len(json.dumps(response.get("Item") or response.get("Attributes") or {})))
+        return response
+
+    attempt("nobody-at-all", "x", source="192.0.2.1")  # the first unknown client ever shapes the decoy
+    with mock.patch.object(BaseClient, "_make_api_call", measuring):
+        attempt("support-bot", "wrong", source="192.0.2.2")
+        known = sum(moved)
+        moved.clear()
+        attempt("nobody-here", "wrong", source="192.0.2.3")
+        unknown = sum(moved)
+    # Then a refused unknown client decodes about as much as a refused known one (the example's agents)
+    assert 0.8 < unknown / known < 1.25, (unknown, known)
 
 
 def test_source_address_is_the_one_api_gateway_saw(deployment: Deployment) -> None:
