@@ -5,9 +5,10 @@ One item per source address and window ("source#<address>#<window end>") and per
 window, so an old window's item is never read again and TTL only cleans up.
 
 An unknown client's failure updates the one fixed decoy ("decoy#client") instead of an agent counter. It
-holds an agent item of the usual shape (records_codec.DECOY_AGENT_ITEM), returned and decoded on every
-such failure: the bytes and the work a known agent's read costs, which an unknown client's read, finding
-nothing, does not (performance target 8: both refusals cost the same).
+carries the attributes of an agent item of the usual shape (records_codec.DECOY_AGENT_ITEM), returned and
+decoded on every such failure: the bytes and the work a known agent's read costs, which an unknown
+client's read, finding nothing, does not (performance target 8: both refusals cost the same). Flat, like
+an agent item: the counter's two attributes and the key stand for the known path's counter response.
 """
 
 from __future__ import annotations
@@ -82,16 +83,17 @@ class ThrottleTable:
                 ExpressionAttributeValues={":one": {"N": "1"}, ":end": {"N": str(window_end)}},
                 ReturnValues="ALL_NEW",
             )
-        attributes = numbers_to_int(from_item(result["Attributes"]))
-        shape = attributes.get("shape")
-        if shape is None:  # the first unknown client ever: give the decoy its shape, once
+        item = numbers_to_int(from_item(result["Attributes"]))
+        if "client_id" in item:
+            agent_from_item(item)
+        else:  # the first unknown client ever: give the decoy its agent's attributes, once
+            names = {f"#a{i}": name for i, name in enumerate(self._decoy)}
             with aws_call():
                 self._client.update_item(
                     TableName=self._table,
                     Key={"pk": {"S": DECOY_KEY}},
-                    UpdateExpression="SET shape = :shape",
-                    ExpressionAttributeValues={":shape": {"M": self._decoy}},
+                    UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(names))),
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={f":a{i}": v for i, v in enumerate(self._decoy.values())},
                 )
-        else:
-            agent_from_item(shape)
-        return int(attributes["failures"])
+        return int(item["failures"])
