@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agent_auth import schema
+from agent_auth.oauth.throttle import DEFAULT_AGENT_FAILURES, DEFAULT_SOURCE_FAILURES, DEFAULT_WINDOW
 
 SIGNING_ALGORITHMS = ("RS256", "ES256")
 KEY_SPEC = {"RS256": "RSA_2048", "ES256": "ECC_NIST_P256"}
@@ -50,6 +51,13 @@ class Settings:
     upstream_client_secret: str = field(default="", repr=False)
     upstream_groups_claim: str = "groups"
     """The ID token claim listing the user's groups (Cognito: cognito:groups)."""
+    throttle_table: str = ""
+    """Failed client authentications (schema.THROTTLE): only the client endpoints need it."""
+    auth_failures_per_agent: int = DEFAULT_AGENT_FAILURES
+    auth_failures_per_source: int = DEFAULT_SOURCE_FAILURES
+    auth_failure_window: int = DEFAULT_WINDOW
+    """Failed client authentications allowed per agent and per source address in a window of this many
+    seconds, before 429 (oauth/throttle.py says why the two limits default to the same number)."""
 
     def require(self, name: str) -> str:
         value = str(getattr(self, name))
@@ -107,6 +115,10 @@ class Settings:
             upstream_client_id=env.get("UPSTREAM_CLIENT_ID", "").strip(),
             upstream_client_secret=env.get("UPSTREAM_CLIENT_SECRET", "").strip(),
             upstream_groups_claim=env.get("UPSTREAM_GROUPS_CLAIM", "").strip() or "groups",
+            throttle_table=env.get(schema.THROTTLE.env_var, "").strip(),
+            auth_failures_per_agent=positive_int("AUTH_FAILURES_PER_AGENT", DEFAULT_AGENT_FAILURES),
+            auth_failures_per_source=positive_int("AUTH_FAILURES_PER_SOURCE", DEFAULT_SOURCE_FAILURES),
+            auth_failure_window=positive_int("AUTH_FAILURE_WINDOW_SECONDS", DEFAULT_WINDOW),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -123,6 +135,7 @@ class Settings:
             schema.CODES.env_var: self.codes_table,
             schema.REFRESH.env_var: self.refresh_table,
             schema.CONSENTS.env_var: self.consents_table,
+            schema.THROTTLE.env_var: self.throttle_table,
             "SIGNING_KEY_ARN": self.signing_key_arn,
             "SIGNING_ALG": self.signing_alg,
             "PREVIOUS_SIGNING_KEY_ARNS": ",".join(self.previous_signing_key_arns),
@@ -134,4 +147,7 @@ class Settings:
             "UPSTREAM_CLIENT_ID": self.upstream_client_id,
             "UPSTREAM_CLIENT_SECRET": self.upstream_client_secret,
             "UPSTREAM_GROUPS_CLAIM": self.upstream_groups_claim,
+            "AUTH_FAILURES_PER_AGENT": str(self.auth_failures_per_agent),
+            "AUTH_FAILURES_PER_SOURCE": str(self.auth_failures_per_source),
+            "AUTH_FAILURE_WINDOW_SECONDS": str(self.auth_failure_window),
         }

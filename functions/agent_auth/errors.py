@@ -127,6 +127,25 @@ class TemporarilyUnavailable(OAuthError):
         return {"Retry-After": "1"}
 
 
+class TooManyFailures(InvalidClient):
+    """Too many failed client authentications in a window (oauth/throttle.py): 429 (RFC 6585 §4) with
+    Retry-After (RFC 9110 §10.2.3), and RFC 6749's `temporarily_unavailable` code.
+
+    A kind of InvalidClient, so that the audit record names the agent when it exists, as for any refused
+    client authentication; but no WWW-Authenticate challenge: retrying now would not help."""
+
+    error = "temporarily_unavailable"
+    status = 429
+    DESCRIPTION = "Too many failed client authentications; retry later"
+
+    def __init__(self, *, reason: str, retry_after: int, known_client: str | None = None) -> None:
+        super().__init__(self.DESCRIPTION, reason=reason, known_client=known_client)
+        self.retry_after = max(1, retry_after)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class MethodNotAllowed(AgentAuthError):
     error = "invalid_request"
     status = 405

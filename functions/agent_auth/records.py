@@ -55,6 +55,9 @@ class Agent:
     secret_rotated_at: str | None = None
     delegation: Delegation | None = None
     """Acting for users (authorization code); None when the agent may not."""
+    auth_locked_until: int | None = None
+    """Set by too many failed authentications (oauth/throttle.py): until then every attempt is refused.
+    Runtime state on the agent item, never written by `apply`; `secret rotate` clears it."""
 
     @property
     def is_public(self) -> bool:

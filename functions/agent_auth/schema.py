@@ -85,7 +85,14 @@ GRANTS = TableSpec(
     ttl_attribute="ends_at",  # the grant's end; code compares it on every read
 )
 
-ALL_TABLES: tuple[TableSpec, ...] = (AGENTS, REPLAY, AUDIT, REQUESTS, GRANTS)
+THROTTLE = TableSpec(
+    logical_name="throttle",
+    partition_key="pk",  # "source#<address>#<window end>", "agent#<client_id>#<window end>", "decoy#client"
+    ttl_attribute="expires_at",  # the window's end; the key names the window, so code never reads an old one
+    # Failed client authentications per source address and per known agent (oauth/throttle.py).
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (AGENTS, REPLAY, AUDIT, REQUESTS, GRANTS, THROTTLE)
 
 ISSUER_OUTPUT = "IssuerUrl"
 SIGNING_KEY_OUTPUT = "SigningKeyArn"

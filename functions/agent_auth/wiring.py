@@ -18,6 +18,7 @@ from agent_auth.adapters.dynamodb import AgentTable, DynamoTransaction, ReplayTa
 from agent_auth.adapters.jit_tables import GrantTable, RequestTable
 from agent_auth.adapters.jwks_fetcher import HttpKeyFetcher
 from agent_auth.adapters.kms import KmsPublicKeys, KmsSigner
+from agent_auth.adapters.throttle import ThrottleTable
 from agent_auth.clock import Clock, default_clock
 from agent_auth.config import Settings
 from agent_auth.grant_catalog import GRANT_TYPES
@@ -31,6 +32,7 @@ from agent_auth.oauth.grant_types.client_credentials import ClientCredentialsGra
 from agent_auth.oauth.grant_types.refresh_token import RefreshTokenGrant
 from agent_auth.oauth.grant_types.registry import GrantType, GrantTypeRegistry
 from agent_auth.oauth.operation import ClientOperation
+from agent_auth.oauth.throttle import FailureThrottle, ThrottleLimits
 from agent_auth.oauth.token_endpoint import TokenOperation
 from agent_auth.oauth.tokens.issuer import TokenIssuer
 from agent_auth.ports import Signer
@@ -38,8 +40,8 @@ from agent_auth.web.client_endpoint import ClientEndpoint
 
 if TYPE_CHECKING:
     from agent_auth.jit.approval import ApprovalService
-    from agent_auth.oauth.authorize.flow import AuthorizationFlow
     from agent_auth.jit.notifier import Notifier
+    from agent_auth.oauth.authorize.flow import AuthorizationFlow
     from agent_auth.operations.target import Target
 
 T = TypeVar("T")
@@ -94,9 +96,19 @@ def _client_endpoint(
         keys=HttpKeyFetcher(),
         clock=clock,
     )
+    agents = AgentTable(clients.dynamodb, settings.agents_table)
+    throttle = FailureThrottle(
+        ThrottleTable(clients.dynamodb, settings.require("throttle_table"), agents),
+        clock,
+        ThrottleLimits(
+            agent_failures=settings.auth_failures_per_agent,
+            source_failures=settings.auth_failures_per_source,
+            window=settings.auth_failure_window,
+        ),
+    )
     return ClientEndpoint(
         operation=operation,
-        authenticator=ClientAuthenticator(AgentTable(clients.dynamodb, settings.agents_table), assertions),
+        authenticator=ClientAuthenticator(agents, assertions, throttle),
         audit=audit_log(settings, clients),
         clock=clock,
     )

@@ -46,11 +46,13 @@ class Access:
 
 
 # What every agent-facing endpoint needs to authenticate a client and audit the decision:
-# AgentTable.get_client, ReplayTable.remember_once (private_key_jwt) and AuditTable.write.
+# AgentTable.get_client, ReplayTable.remember_once (private_key_jwt) and AuditTable.write; on a failed
+# authentication ThrottleTable's counters and decoy, and AgentTable.lock (too many failures).
 _CLIENT_ENDPOINT = {
-    schema.AGENTS: ("dynamodb:GetItem",),
+    schema.AGENTS: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
     schema.REPLAY: ("dynamodb:PutItem",),
     schema.AUDIT: ("dynamodb:PutItem",),
+    schema.THROTTLE: ("dynamodb:UpdateItem",),
 }
 
 _TABLES_BY_NAME = {spec.logical_name: spec for spec in schema.ALL_TABLES}

@@ -34,7 +34,7 @@ class AgentAuthStack(Stack):
         # named like its variable (agents_table <-> AGENTS_TABLE), so a table config starts to read is
         # passed without a change here; a new required setting that is not a table stops the synth.
         setting_names = {f.name for f in dataclasses.fields(config.Settings)}
-        table_settings = {
+        table_settings: dict[str, Any] = {
             spec.env_var.lower(): table.table_name
             for spec, table in tables.items()
             if spec.env_var.lower() in setting_names

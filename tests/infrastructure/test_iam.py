@@ -62,6 +62,8 @@ def test_access_requests_role_authenticates_and_writes_requests(synth: Synthesiz
     role = synth.role_id(synth.function_id(routes.ACCESS_REQUESTS))
     assert grants(synth, role) == log_grants(synth, routes.ACCESS_REQUESTS) | {
         ("dynamodb:GetItem", arn_of(synth.table_id(schema.AGENTS))),
+        ("dynamodb:UpdateItem", arn_of(synth.table_id(schema.AGENTS))),
+        ("dynamodb:UpdateItem", arn_of(synth.table_id(schema.THROTTLE))),
         ("dynamodb:PutItem", arn_of(synth.table_id(schema.REPLAY))),
         ("dynamodb:PutItem", arn_of(synth.table_id(schema.AUDIT))),
         ("dynamodb:PutItem", arn_of(synth.table_id(schema.REQUESTS))),
@@ -96,9 +98,9 @@ def test_token_role_allows_exactly_what_the_token_endpoint_calls(synth: Synthesi
     # Given the token function's role
     role = synth.role_id(synth.function_id(routes.TOKEN))
 
-    # Then it may read agents, record replay markers and audit records, read and consume grants, read and
-    # mark polled requests, redeem codes, create, rotate and revoke refresh families, read consents, sign,
-    # and write its own logs: no more
+    # Then it may read agents, lock them and count failed authentications (on failure only), record
+    # replay markers and audit records, read and consume grants, read and mark polled requests, redeem
+    # codes, create, rotate and revoke refresh families, read consents, sign, and write its own logs: no more
     assert grants(synth, role) == log_grants(synth, routes.TOKEN) | {
         ("dynamodb:GetItem", arn_of(synth.table_id(schema.CODES))),
         ("dynamodb:UpdateItem", arn_of(synth.table_id(schema.CODES))),
@@ -107,6 +109,8 @@ def test_token_role_allows_exactly_what_the_token_endpoint_calls(synth: Synthesi
         ("dynamodb:UpdateItem", arn_of(synth.table_id(schema.REFRESH))),
         ("dynamodb:GetItem", arn_of(synth.table_id(schema.CONSENTS))),
         ("dynamodb:GetItem", arn_of(synth.table_id(schema.AGENTS))),
+        ("dynamodb:UpdateItem", arn_of(synth.table_id(schema.AGENTS))),
+        ("dynamodb:UpdateItem", arn_of(synth.table_id(schema.THROTTLE))),
         ("dynamodb:PutItem", arn_of(synth.table_id(schema.REPLAY))),
         ("dynamodb:PutItem", arn_of(synth.table_id(schema.AUDIT))),
         ("dynamodb:GetItem", arn_of(synth.table_id(schema.GRANTS))),
@@ -116,6 +120,22 @@ def test_token_role_allows_exactly_what_the_token_endpoint_calls(synth: Synthesi
         ("dynamodb:UpdateItem", arn_of(synth.table_id(schema.REQUESTS))),
         ("kms:Sign", arn_of(key_id(synth))),
     }
+
+
+def test_only_client_endpoints_count_failures_and_lock_agents(synth: Synthesized) -> None:
+    # Given every function's role
+    throttle, agents = arn_of(synth.table_id(schema.THROTTLE)), arn_of(synth.table_id(schema.AGENTS))
+    for spec in routes.ALL_FUNCTIONS:
+        allowed = grants(synth, synth.role_id(synth.function_id(spec)))
+        on_throttle = {action for action, resource in allowed if resource == throttle}
+        # Then only the endpoints that authenticate clients may count failures (UpdateItem, nothing
+        # else) and lock an agent; no other function touches the throttle table or changes an agent
+        if spec in (routes.TOKEN, routes.ACCESS_REQUESTS):
+            assert on_throttle == {"dynamodb:UpdateItem"}, spec.name
+            assert ("dynamodb:UpdateItem", agents) in allowed, spec.name
+        else:
+            assert not on_throttle, spec.name
+            assert ("dynamodb:UpdateItem", agents) not in allowed, spec.name
 
 
 def test_wellknown_role_may_only_read_the_public_key(synth: Synthesized) -> None:

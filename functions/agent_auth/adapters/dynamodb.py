@@ -24,6 +24,8 @@ APPROVERS_PREFIX = "approvers#"
 POLICY_KEY = "policy#current"
 USERS_KEY = "users#current"
 """The policy's `users`, compiled: one item, read whole when a user signs in for an agent."""
+LOCK_ATTRIBUTE = "auth_locked_until"
+"""Runtime state on an agent item (oauth/throttle.py): `apply` never writes it, `secret rotate` clears it."""
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
@@ -170,11 +172,12 @@ class AgentTable:
     ) -> bool:
         """Write the compiled policy; False when someone else applied since `previous_digest` was read.
 
-        Each agent item is updated field by field, so its secret hash survives; the users directory is
-        replaced whole; the policy item is written last and only if nobody applied in between."""
+        Each agent item is updated field by field, so its secret hash and its lock (too many failed
+        authentications) survive; the users directory is replaced whole; the policy item is written last
+        and only if nobody applied in between."""
         writes: list[dict[str, Any]] = []
         for client_id, item in agents.items():
-            fields = {k: v for k, v in item.items() if k != "client_id"}
+            fields = {k: v for k, v in item.items() if k not in ("client_id", LOCK_ATTRIBUTE)}
             names = {f"#f{i}": k for i, k in enumerate(fields)}
             values = {
                 f":v{i}": _serializer.serialize(v) for i, v in enumerate(fields.values()) if v is not None
@@ -244,12 +247,13 @@ class AgentTable:
 
     def set_secret_hash(self, client_id: str, secret_hash: str, rotated_at: str, audit: Write) -> bool:
         """False when the agent does not exist or does not authenticate with a secret. The audit
-        record is written in the same transaction: no rotation without its record."""
+        record is written in the same transaction: no rotation without its record. A lock from failed
+        authentications ends with the old secret: the owner's new one works at once."""
         update = {
             "Update": {
                 "TableName": self._table,
                 "Key": {"pk": {"S": AGENT_PREFIX + client_id}},
-                "UpdateExpression": "SET secret_hash = :h, secret_rotated_at = :t",
+                "UpdateExpression": f"SET secret_hash = :h, secret_rotated_at = :t REMOVE {LOCK_ATTRIBUTE}",
                 "ConditionExpression": "attribute_exists(pk) AND auth_method IN (:basic, :post)",
                 "ExpressionAttributeValues": {
                     ":h": {"S": secret_hash},
@@ -261,6 +265,19 @@ class AgentTable:
         }
         return conditional_write(
             lambda: self._client.transact_write_items(TransactItems=[update, audit.operation])
+        )
+
+    def lock(self, client_id: str, until: int) -> None:
+        """Refuse every authentication of the agent until `until` (oauth/throttle.py). Only an existing
+        agent: a removed one is not brought back as a stub."""
+        conditional_write(
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": AGENT_PREFIX + client_id}},
+                UpdateExpression=f"SET {LOCK_ATTRIBUTE} = :until",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":until": {"N": str(until)}},
+            )
         )
 
 

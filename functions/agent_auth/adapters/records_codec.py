@@ -46,6 +46,7 @@ def agent_from_item(item: dict[str, Any]) -> Agent:
         secret_hash=item.get("secret_hash"),
         secret_rotated_at=item.get("secret_rotated_at"),
         delegation=delegation_from_item(item.get("delegation")),
+        auth_locked_until=int(item["auth_locked_until"]) if item.get("auth_locked_until") else None,
     )
 
 
@@ -238,3 +239,36 @@ def consent_from_item(item: dict[str, Any]) -> Consent:
         granted_at=int(item["granted_at"]),
         revoked=bool(item.get("revoked")),
     )
+
+
+DECOY_AGENT_ITEM: dict[str, Any] = {
+    "client_id": "decoy",
+    "owner": "decoy-owner@example.com",
+    "auth_method": "client_secret_basic",
+    "roles": ["decoy-reader"],
+    "scopes": {"decoy.records.read": "decoy"},
+    "audiences": {"decoy": "https://decoy.example.com"},
+    "never": ["decoy.billing.read"],
+    "jit": [
+        {
+            "scopes": ["decoy.records.read", "decoy.records.write"],
+            "audience": "decoy",
+            "approvers": "decoy-leads",
+            "auto": False,
+            "max_duration": 3600,
+            "single_use": False,
+        }
+    ],
+    "descriptions": {"decoy.records.read": "Read records", "decoy.records.write": "Change records"},
+    "policy": (
+        '{"auth":"client_secret_basic","delegation":null,"exchange":null,"jit":[{"approvers":"decoy-leads",'
+        '"auto":false,"max_duration":3600,"role":"decoy-editor","scopes":null,"single_use":false}],'
+        '"jwks":null,"jwks_uri":null,"never":["decoy.billing.read"],"owner":"decoy-owner@example.com",'
+        '"roles":["decoy-reader"]}'
+    ),
+    "secret_hash": "0" * 64,
+    "secret_rotated_at": "2000-01-01T00:00:00Z",
+}
+"""An agent item of the usual shape and size (a secret agent with a role and one just-in-time rule, like
+the example policy's), stored on the throttle table's decoy and parsed when an unknown client fails, so
+that its refusal moves and decodes as much data as a known agent's (performance target 8)."""

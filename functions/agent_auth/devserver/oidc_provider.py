@@ -38,10 +38,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from agent_auth.clock import Clock
 from agent_auth.errors import InvalidRequest
-from agent_auth.web.html import PAGE_HEADERS, STYLE
 from agent_auth.oauth.jose import b64url_encode, public_jwk_from_der
 from agent_auth.oauth.tokens.access_token import sign_jwt
 from agent_auth.web.forms import parse_form
+from agent_auth.web.html import PAGE_HEADERS, STYLE
 from agent_auth.web.request import MalformedEvent, Request, Response
 
 PREFIX = "/_dev/oidc"

@@ -17,13 +17,13 @@ from agent_auth.audit import printable
 from agent_auth.clock import default_clock
 from agent_auth.config import Settings
 from agent_auth.oauth.authorize.flow import (
+    SESSION_SECONDS,
     AuthorizationFlow,
     ConsentPage,
     ErrorPage,
     FlowOutcome,
     Meta,
     Redirect,
-    SESSION_SECONDS,
 )
 from agent_auth.oauth.params import Form
 from agent_auth.web.browser_endpoint import BrowserEndpoint, CookiePolicy, CsrfBinding, PageOutcome

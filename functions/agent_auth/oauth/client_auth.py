@@ -2,7 +2,8 @@
 
 `identify` looks only at the request: which single method was used and which client it claims to be.
 `authenticate` proves it: a secret compared in constant time, or a signed assertion. Every failure is
-the same 401 invalid_client with a fixed description; the precise reason goes to the audit trail.
+the same 401 invalid_client with a fixed description, or past a limit of failures the same 429
+(oauth/throttle.py); the precise reason goes to the audit trail.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from agent_auth.names import NAME_PATTERN
 from agent_auth.oauth.client_assertion import AssertionVerifier, claimed_client
 from agent_auth.oauth.client_secrets import secret_matches
 from agent_auth.oauth.params import Form
+from agent_auth.oauth.throttle import FailureThrottle
 from agent_auth.ports import ClientReader
 from agent_auth.records import PUBLIC_CLIENT, Agent
 
@@ -103,21 +105,48 @@ def _parse_basic(header: str) -> tuple[str, str]:
 
 
 class ClientAuthenticator:
-    def __init__(self, clients: ClientReader, assertions: AssertionVerifier) -> None:
+    """Proves the client; every failure is counted (oauth/throttle.py) and may become a 429.
+
+    An unknown client does what a known one with a wrong secret does: one read, one hash comparison,
+    the same counter writes. A locked agent is refused before its secret or assertion is believed."""
+
+    def __init__(
+        self, clients: ClientReader, assertions: AssertionVerifier, throttle: FailureThrottle | None = None
+    ) -> None:
         self._clients = clients
         self._assertions = assertions
+        self._throttle = throttle
+        """None only in unit tests of the protocol rules; wiring always passes one."""
 
-    def authenticate(self, credentials: Credentials, *, allow_public: bool = False) -> AuthenticatedClient:
+    def authenticate(
+        self, credentials: Credentials, *, source: str, allow_public: bool = False
+    ) -> AuthenticatedClient:
+        """`source`: the address API Gateway saw the request come from, never a header."""
+        attempt = _Lookup()
+        try:
+            return self._authenticate(credentials, allow_public, attempt)
+        except InvalidClient as error:
+            if self._throttle is None:
+                raise
+            refusal = self._throttle.refuse(error, agent=attempt.agent, locked=attempt.locked, source=source)
+            if refusal is error:
+                raise
+            raise refusal from error
+
+    def _authenticate(
+        self, credentials: Credentials, allow_public: bool, attempt: _Lookup
+    ) -> AuthenticatedClient:
         if credentials.method == PUBLIC_CLIENT:
-            return self._identify_public(credentials, allow_public)
+            return self._identify_public(credentials, allow_public, attempt)
         if credentials.method == "private_key_jwt":
-            return self._authenticate_assertion(credentials)
-        agent = self._lookup(credentials.client_id)
+            return self._authenticate_assertion(credentials, attempt)
+        agent = attempt.agent = self._lookup(credentials.client_id)
         stored = agent.secret_hash if agent else None
         # Always compare, so an unknown client costs the same as a wrong secret.
         matches = secret_matches(credentials.secret or "", stored)
         if agent is None:
             raise self._failed("unknown_client", credentials)
+        self._refuse_if_locked(agent, credentials, attempt)
         if agent.auth_method != credentials.method:
             raise self._failed("method_not_registered", credentials, agent)
         if stored is None:
@@ -126,21 +155,28 @@ class ClientAuthenticator:
             raise self._failed("wrong_secret", credentials, agent)
         return AuthenticatedClient(agent.client_id, credentials.method, agent)
 
-    def _identify_public(self, credentials: Credentials, allow_public: bool) -> AuthenticatedClient:
-        agent = self._lookup(credentials.client_id)
+    def _identify_public(
+        self, credentials: Credentials, allow_public: bool, attempt: _Lookup
+    ) -> AuthenticatedClient:
         if not allow_public:
-            raise self._failed("no_client_authentication", credentials, agent)
+            # Nothing was presented: a known agent is named in the record, and only the source is
+            # counted (naming an agent is not an attempt at its secret).
+            raise self._failed("no_client_authentication", credentials, self._lookup(credentials.client_id))
+        agent = attempt.agent = self._lookup(credentials.client_id)
         if agent is None:
             raise self._failed("unknown_client", credentials)
+        self._refuse_if_locked(agent, credentials, attempt)
         if not agent.is_public:
             # A confidential agent must prove itself; naming it is not enough.
             raise self._failed("method_not_registered", credentials, agent)
         return AuthenticatedClient(agent.client_id, PUBLIC_CLIENT, agent)
 
-    def _authenticate_assertion(self, credentials: Credentials) -> AuthenticatedClient:
-        agent = self._lookup(credentials.client_id)
+    def _authenticate_assertion(self, credentials: Credentials, attempt: _Lookup) -> AuthenticatedClient:
+        agent = attempt.agent = self._lookup(credentials.client_id)
         if agent is None:
             raise self._failed("unknown_client", credentials)
+        # Before verifying: a locked agent's assertion is not believed, and its jti is not burned.
+        self._refuse_if_locked(agent, credentials, attempt)
         if agent.auth_method != "private_key_jwt":
             raise self._failed("method_not_registered", credentials, agent)
         try:
@@ -148,6 +184,11 @@ class ClientAuthenticator:
         except InvalidClient as error:
             raise self._failed(error.reason, credentials, agent) from error
         return AuthenticatedClient(agent.client_id, credentials.method, agent)
+
+    def _refuse_if_locked(self, agent: Agent, credentials: Credentials, attempt: _Lookup) -> None:
+        if self._throttle is not None and self._throttle.is_locked(agent):
+            attempt.locked = True
+            raise self._failed("agent_locked", credentials, agent)  # the throttle answers 429
 
     def _lookup(self, client_id: str | None) -> Agent | None:
         if not client_id or not _VALID_CLIENT_ID.match(client_id):
@@ -162,3 +203,11 @@ class ClientAuthenticator:
             used_header=credentials.used_header,
             known_client=agent.client_id if agent else None,
         )
+
+
+@dataclass
+class _Lookup:
+    """The agent a failed attempt claimed to be, once read, and whether it was locked, for the throttle."""
+
+    agent: Agent | None = None
+    locked: bool = False

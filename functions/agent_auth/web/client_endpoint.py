@@ -71,7 +71,9 @@ class ClientEndpoint:
         attempt.validated = True
         attempt.credentials = identify(form, request.header("authorization"))
         allow_public = self._operation.client_authentication(form) is ClientAuthentication.PUBLIC_ALLOWED
-        client = self._authenticator.authenticate(attempt.credentials, allow_public=allow_public)
+        client = self._authenticator.authenticate(
+            attempt.credentials, source=request.source_ip, allow_public=allow_public
+        )
         attempt.client = client
         return self._operation.perform(client, form, int(self._clock.now()))
 
