@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
+import httpx2
 import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
@@ -110,9 +111,7 @@ def test_a_user_signs_in_consents_and_the_agent_acts_for_them(
     answer = sign_in_and_consent(dev_server, url, callback, shots="delegated-")
     assert answer["state"] == state and answer["iss"] == dev_server.issuer  # RFC 9207
 
-    token = client.fetch_token(
-        metadata["token_endpoint"], code=answer["code"], code_verifier=verifier, client_id=PUBLIC_AGENT
-    )
+    token = client.fetch_token(metadata["token_endpoint"], code=answer["code"], code_verifier=verifier)
     assert token["scope"] == "openid offline_access crm.contacts.read" and token["id_token"]
     claims = _claims(token["access_token"])
     assert claims["sub"] == "alice@example.com" and claims["client_id"] == PUBLIC_AGENT
@@ -123,7 +122,7 @@ def test_a_user_signs_in_consents_and_the_agent_acts_for_them(
     assert refreshed["refresh_token"] != token["refresh_token"]
     assert _claims(refreshed["access_token"])["sub"] == "alice@example.com"
     # The retired refresh token, presented again, is refused and ends the family.
-    reused = client.post(
+    reused = httpx2.post(
         metadata["token_endpoint"],
         data={
             "grant_type": "refresh_token",
@@ -132,7 +131,7 @@ def test_a_user_signs_in_consents_and_the_agent_acts_for_them(
         },
     )
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
-    again = client.post(
+    again = httpx2.post(
         metadata["token_endpoint"],
         data={
             "grant_type": "refresh_token",
@@ -143,7 +142,7 @@ def test_a_user_signs_in_consents_and_the_agent_acts_for_them(
     assert again.status_code == 400
 
     # A code is single use: presenting it again fails.
-    second = client.post(
+    second = httpx2.post(
         metadata["token_endpoint"],
         data={
             "grant_type": "authorization_code",

@@ -72,6 +72,7 @@ class Store:
         return USERS
 
     def put_sign_in(self, sign_in: SignIn) -> None:
+        assert sign_in.sign_in_id not in self.sign_ins, "a sign-in is stored once (the adapter refuses)"
         self.sign_ins[sign_in.sign_in_id] = sign_in
 
     def get_sign_in(self, sign_in_id: str, now: int) -> SignIn | None:

@@ -220,7 +220,8 @@ class DevOidcProvider:
 
     def _sign_in(self, request: Request) -> dict[str, Any]:
         origin = request.header("origin")
-        if origin is not None and origin != self._origin:
+        # `null` is what browsers send from a page with Referrer-Policy: no-referrer (Fetch standard).
+        if origin not in (None, "null", self._origin):
             return _error_page(403, "The sign-in form must be posted from this page.")
         form = parse_form(request)
         auth = self._authorization_request(form.get)

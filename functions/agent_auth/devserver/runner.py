@@ -7,8 +7,9 @@ import getpass
 import json
 import logging
 import os
+import secrets
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from agent_auth.adapters.aws import AwsClients
 from agent_auth.clock import OffsetClock, set_default_clock
 from agent_auth.config import Settings
 from agent_auth.devserver.local_aws import StreamPump, dev_routes
+from agent_auth.devserver.oidc_provider import dev_issuer, oidc_routes
 from agent_auth.devserver.resources import create_resources
 from agent_auth.devserver.server import DevServer
 from agent_auth.operations import SECRET_METHODS, Target, apply_policy, rotate_secret
@@ -25,6 +27,8 @@ from agent_auth.wiring import operator_target
 
 REGION = "us-east-1"
 DEV_STATE = Path(".agent-auth") / "dev.json"
+DEV_UPSTREAM_CLIENT = "agent-auth-dev"
+"""agent-auth's client id at the development OpenID provider."""
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -79,6 +83,7 @@ class DevEnvironment:
             alg=self.signing_alg,
             ses=clients.ses,
         )
+        self.settings = self._mount_identity_provider(self._server, self.settings)
         os.environ.update(self.settings.to_env())
         self._stream = StreamPump(REGION, self.settings.requests_table)
         for path in routes.ACCESS_REQUESTS.paths:
@@ -92,6 +97,27 @@ class DevEnvironment:
         self._write_state()
         self._thread = threading.Thread(target=self._server.serve_forever, name="agent-auth-dev", daemon=True)
         self._thread.start()
+
+    def _mount_identity_provider(self, server: DevServer, settings: Settings) -> Settings:
+        """The development OpenID provider users sign in with, served by this same server; /authorize
+        talks to it over HTTP with the relying-party code it uses with Cognito on AWS."""
+        base = server.base_url
+        secret = secrets.token_urlsafe(32)
+        server.routes.update(
+            oidc_routes(
+                base,
+                self.clock,
+                client_id=DEV_UPSTREAM_CLIENT,
+                client_secret=secret,
+                redirect_uri=f"{base}/authorize/callback",
+            )
+        )
+        return replace(
+            settings,
+            upstream_issuer=dev_issuer(base),
+            upstream_client_id=DEV_UPSTREAM_CLIENT,
+            upstream_client_secret=secret,
+        )
 
     def target(self, clients: AwsClients | None = None) -> Target:
 

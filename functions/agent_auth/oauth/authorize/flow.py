@@ -180,6 +180,7 @@ class AuthorizationFlow:
             )
             return self._write(record.allow("sign_in_required"), Redirect(location))
         sign_in = replace(self._new_sign_in(request, now), user=session.user, groups=session.groups)
+        self._sign_ins.put_sign_in(sign_in)  # what consent (or a remembered consent) decides on
         return self._after_sign_in(
             sign_in, request.agent, record.signed_in(session.user), prompt=request.prompt
         )
@@ -251,7 +252,6 @@ class AuthorizationFlow:
         narrowed = self._narrow_to_user(sign_in)
         if not [s for s in narrowed.scopes if s not in OIDC_SCOPES]:
             return self._write(record.deny("user_holds_no_requested_scope"), self._refuse_sign_in(narrowed))
-        self._sign_ins.put_sign_in(narrowed)  # what consent (or a remembered consent) decides on
         remembered = self._consents.get_consent(sign_in.user, agent.client_id)
         mode = agent.delegation.consent if agent.delegation else "every_time"
         if (
@@ -284,7 +284,7 @@ class AuthorizationFlow:
             return self._write(
                 _Record("authorize.consent", meta, now, None).deny(found), _error_page(SIGN_IN_AGAIN)
             )
-        sign_in, agent = found
+        sign_in, agent = self._narrow_to_user(found[0]), found[1]
         record = _Record("authorize.consent", meta, now, None).for_sign_in(sign_in)
         descriptions = agent.descriptions
         page = ConsentPage(
@@ -305,7 +305,8 @@ class AuthorizationFlow:
             return self._write(
                 _Record("authorize.consent", meta, now, None).deny(found), _error_page(SIGN_IN_AGAIN)
             )
-        sign_in, agent = found
+        # Narrowed again now: roles taken away since the sign-in are not granted.
+        sign_in, agent = self._narrow_to_user(found[0]), found[1]
         record = _Record("authorize.consent", meta, now, None).for_sign_in(sign_in)
         if decision != "allow":
             location = redirect_to_client(
@@ -316,6 +317,8 @@ class AuthorizationFlow:
             if not self._transaction.commit(writes):
                 return self._write(record.deny("sign_in_already_decided"), _error_page(SIGN_IN_AGAIN))
             return FlowOutcome(Redirect(location), denied, committed=True)
+        if not [s for s in sign_in.scopes if s not in OIDC_SCOPES]:
+            return self._write(record.deny("user_holds_no_requested_scope"), self._refuse_sign_in(sign_in))
         mode = agent.delegation.consent if agent.delegation else "every_time"
         return self._issue_code(sign_in, agent, record.consented("user_allowed"), remember=mode == "remember")
 
