@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 import jwt
@@ -22,14 +22,18 @@ from agent_auth.adapters.dynamodb import DynamoTransaction
 from agent_auth.adapters.jit_tables import GrantTable
 from agent_auth.cli.targets import dev_target
 from agent_auth.jit.requests import grant_for
-from agent_auth.operations import Target
+from agent_auth.operations import OperationFailed, Target, revoke_grant
 from agent_auth.records import AccessRequest
 from tests.e2e.conftest import DevServer
 from tests.support import JWT_BEARER
 
+T = TypeVar("T")
 TRIALS = 20
 ASSERTION_USES = 30
 BUSY_ROUNDS = 3
+BUSY_TIMEOUT = 60
+"""Seconds a client waits: dozens of requests at once share two cores, and correctness, not speed, is
+what these tests check."""
 POLL_GRANT = "urn:agent-auth:grant-type:access-request"
 APPROVER, DENIER = "lead@example.com", "oncall@example.com"
 
@@ -53,27 +57,27 @@ def hidden_fields(page: str) -> dict[str, str]:
     return parser.fields
 
 
-def at_once(*calls: Callable[[], httpx2.Response]) -> list[httpx2.Response]:
-    """Run the calls on their own threads, released together, and return their responses in order."""
+def at_once(*calls: Callable[[], T]) -> list[T]:
+    """Run the calls on their own threads, released together, and return their results in order."""
     barrier = threading.Barrier(len(calls))
-    results: list[httpx2.Response | BaseException | None] = [None] * len(calls)
+    results: list[Any] = [None] * len(calls)
+    failed: list[BaseException] = []
 
-    def run(index: int, call: Callable[[], httpx2.Response]) -> None:
+    def run(index: int, call: Callable[[], T]) -> None:
         barrier.wait()
         try:
             results[index] = call()
         except BaseException as exc:  # reported below, in the test's thread
-            results[index] = exc
+            failed.append(exc)
 
     threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    for result in results:
-        if not isinstance(result, httpx2.Response):
-            raise AssertionError(f"a concurrent request did not complete: {result!r}")
-    return [r for r in results if isinstance(r, httpx2.Response)]
+    if failed or any(thread.is_alive() for thread in threads):
+        raise AssertionError(f"a concurrent call did not complete: {failed!r}")
+    return results
 
 
 def links_for(server: DevServer, request_id: str, *approvers: str) -> list[str]:
@@ -143,7 +147,7 @@ def decision_posts(
     posts = []
     links = links_for(server, request_id, APPROVER, DENIER)
     for link, decision in zip(links, ("approve", "deny"), strict=True):
-        browser = browsers.enter_context(httpx2.Client())
+        browser = browsers.enter_context(httpx2.Client(timeout=BUSY_TIMEOUT))
         page = browser.get(link)
         assert page.status_code == 200, page.text
         form = {**hidden_fields(page.text), "decision": decision}
@@ -208,7 +212,7 @@ def test_one_assertion_used_thirty_times_at_once_wins_once(dev_server: DevServer
     before = audit(dev_server, "signing-agent")
 
     # When it is sent thirty times at the same moment
-    with httpx2.Client(limits=httpx2.Limits(max_connections=ASSERTION_USES)) as client:
+    with httpx2.Client(timeout=BUSY_TIMEOUT, limits=httpx2.Limits(max_connections=ASSERTION_USES)) as client:
         responses = at_once(*[lambda: client.post(token_endpoint, data=form)] * ASSERTION_USES)
 
     # Then exactly one request gets a token, every other one is refused as a client (never a 5xx)
@@ -229,9 +233,25 @@ def test_one_assertion_used_thirty_times_at_once_wins_once(dev_server: DevServer
     assert issued["scope_granted"] == token["scope"]
 
 
-def test_tokens_issued_while_approvals_race_keep_their_audit_records(dev_server: DevServer) -> None:
+def revoke_attempts(target: Target, request_id: str, times: int = 10) -> list[str]:
+    """An operator revoking, again and again, the grant of a request that made none: each attempt is
+    a transaction that fails, sent through the local AWS endpoint as `agent-auth grants revoke --dev`."""
+    outcomes = []
+    for _ in range(times):
+        try:
+            revoke_grant(target, request_id)
+            outcomes.append("revoked")
+        except OperationFailed:
+            outcomes.append("refused")
+    return outcomes
+
+
+def test_tokens_issued_while_transactions_fail_keep_their_audit_records(
+    dev_server: DevServer, target: Target
+) -> None:
     """A cancelled transaction changes nothing, and nothing else: moto puts back whole tables when one
-    fails, which must never erase what other requests wrote meanwhile."""
+    fails, which must never erase what other requests wrote meanwhile, whether the transaction came
+    from a request thread or through the local AWS endpoint (the CLI's --dev)."""
     token_endpoint = f"{dev_server.issuer}/token"
     credentials = {
         "client_id": "billing-agent",
@@ -239,12 +259,17 @@ def test_tokens_issued_while_approvals_race_keep_their_audit_records(dev_server:
     }
     issued: set[str] = set()
     for busy in range(BUSY_ROUNDS):
-        # Given requests waiting for approval, each with Approve and Deny ready to post
-        with ExitStack() as browsers, httpx2.Client(limits=httpx2.Limits(max_connections=30)) as client:
+        # Given requests waiting for approval, each with Approve and Deny ready to post, and one that
+        # made no grant (revoking it is a transaction that fails)
+        with (
+            ExitStack() as browsers,
+            httpx2.Client(timeout=BUSY_TIMEOUT, limits=httpx2.Limits(max_connections=30)) as client,
+        ):
             pending = [ask(dev_server, f"Busy round {busy}.{n}") for n in range(3)]
             decisions = [
                 post for request_id in pending for post in decision_posts(dev_server, request_id, browsers)
             ]
+            no_grant = ask(dev_server, f"Busy round {busy}: nothing to revoke")
             tokens = [
                 lambda: client.post(
                     token_endpoint,
@@ -256,15 +281,22 @@ def test_tokens_issued_while_approvals_race_keep_their_audit_records(dev_server:
                 )
             ] * 30
 
-            # When the decisions and thirty token requests arrive at the same moment
-            responses = at_once(*decisions, *tokens)
+            # When the decisions, thirty token requests and an operator's revokes arrive at once
+            results = at_once(
+                *decisions,
+                *tokens,
+                *[lambda r=no_grant: revoke_attempts(target, r)] * 3,
+            )
 
         # Then nothing fails on the server's side, and every token was issued
+        responses = [r for r in results if isinstance(r, httpx2.Response)]
+        assert [r for r in results if not isinstance(r, httpx2.Response)] == [["refused"] * 10] * 3
         assert not [r.status_code for r in responses if r.status_code >= 500]
-        assert all(r.status_code == 200 for r in responses[len(decisions) :])
+        token_responses = responses[len(decisions) :]
+        assert all(r.status_code == 200 for r in token_responses)
         issued |= {
             jwt.decode(r.json()["access_token"], options={"verify_signature": False})["jti"]
-            for r in responses[len(decisions) :]
+            for r in token_responses
         }
 
     # And each token issued has its audit record
