@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -149,3 +150,25 @@ def test_a_kept_alive_connection_serves_many_requests(dev_server: DevServer) -> 
             response.read()
             assert response.status == 200 and not response.will_close
             time.sleep(0.5)
+
+
+def test_a_route_that_fails_gets_502_as_from_api_gateway() -> None:
+    """A function that raises (a bug in a development route: the handlers' resolver catches
+    everything) is answered as API Gateway answers a failed function, not with a dropped connection."""
+    from agent_auth.devserver.server import DevServer as HttpServer
+
+    def broken(event: dict[str, object], context: object) -> dict[str, object]:
+        raise RuntimeError("a bug")
+
+    server = HttpServer("127.0.0.1", 0, extra_routes={"/_dev/broken": broken})
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        response = httpx2.get(f"{server.base_url}/_dev/broken")
+        assert response.status_code == 502
+        assert response.json() == {"message": "Internal server error"}
+        assert response.headers["cache-control"] == "no-store"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
