@@ -87,15 +87,27 @@ def start_dev_server(workdir: Path, key: ClientKey, extra_args: tuple[str, ...] 
         if match:
             return DevServer(process, match.group(1), workdir, policy_file, key, banner)
     process.kill()
+    process.wait(timeout=20)
     raise AssertionError("agent-auth dev did not become ready:\n" + "\n".join(banner))
+
+
+def stop_dev_server(process: subprocess.Popen[str]) -> None:
+    """Ctrl-C, as a user stops it; killed if it has not stopped within 20 seconds, so a hung server
+    fails its tests instead of outliving the run."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=20)
+        raise
 
 
 @pytest.fixture(scope="module")
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     server = start_dev_server(tmp_path_factory.mktemp("dev"), rsa_key())
     yield server
-    server.process.send_signal(signal.SIGINT)
-    server.process.wait(timeout=20)
+    stop_dev_server(server.process)
 
 
 def fetch_json(url: str) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 
 from agent_auth import routes
 from agent_auth.clock import OffsetClock
+from agent_auth.devserver.serialized_moto import MOTO_LOCK
 from agent_auth.devserver.server import load_handler
 
 ACCOUNT = "123456789012"
@@ -57,17 +58,20 @@ class StreamPump:
 
         return handle_then_wake
 
-    def _records(self) -> list[Any]:
+    def _new_records(self) -> list[dict[str, Any]]:
+        """Stream records not yet played, as plain JSON, read under the lock (handlers write them)."""
         from moto.dynamodb.models import dynamodb_backends
 
-        table = dynamodb_backends[ACCOUNT][self._region].tables[self._table]
-        return list(table.stream_shard.items) if table.stream_shard else []
+        with MOTO_LOCK:
+            table = dynamodb_backends[ACCOUNT][self._region].tables[self._table]
+            records = list(table.stream_shard.items)[self._seen :] if table.stream_shard else []
+            self._seen += len(records)
+            return [json.loads(json.dumps(r.to_json(), default=str)) for r in records]
 
     def pump_once(self) -> int:
-        records = self._records()[self._seen :]
+        records = self._new_records()
         if records:
-            self._seen += len(records)
-            event = {"Records": [json.loads(json.dumps(r.to_json(), default=str)) for r in records]}
+            event = {"Records": records}
             result = self._handler(event, None)
             self.errors += [str(f) for f in result.get("batchItemFailures", [])]
         return len(records)
@@ -87,8 +91,10 @@ class StreamPump:
 def mailbox(region: str) -> list[dict[str, str]]:
     from moto.ses.models import ses_backends
 
+    with MOTO_LOCK:
+        sent_messages = list(ses_backends[ACCOUNT][region].sent_messages)
     messages = []
-    for sent in ses_backends[ACCOUNT][region].sent_messages:
+    for sent in sent_messages:
         raw = getattr(sent, "raw_data", None)
         if raw is None:
             continue

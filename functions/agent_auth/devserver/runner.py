@@ -1,5 +1,9 @@
 """Everything `agent-auth dev` starts: moto (in process, and as a server for the CLI), the tables and
-key, the policy, the secrets, and the HTTP server. `DevEnvironment` is also what end-to-end tests run."""
+key, the policy, the secrets, and the HTTP server. `DevEnvironment` is also what end-to-end tests run.
+
+moto is entered one call at a time, in process and over HTTP alike (serialized_moto.py): the handlers
+run on many threads, and DynamoDB's atomic conditional writes are what approvals and replay checks rely
+on."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from agent_auth.config import Settings
 from agent_auth.devserver.local_aws import StreamPump, dev_routes
 from agent_auth.devserver.oidc_provider import dev_issuer, oidc_routes
 from agent_auth.devserver.resources import create_resources
+from agent_auth.devserver.serialized_moto import InProcessSerializer, LocalAwsEndpoint
 from agent_auth.devserver.server import DevServer
 from agent_auth.operations import SECRET_METHODS, Target, apply_policy, rotate_secret
 from agent_auth.policy.compiler import load_policy
@@ -47,8 +52,9 @@ class DevEnvironment:
     credentials: dict[str, dict[str, str]] = field(default_factory=dict)
     aws_endpoint_url: str = ""
     _server: DevServer | None = None
-    _moto_server: Any = None
+    _moto_server: LocalAwsEndpoint | None = None
     _mock: Any = None
+    _serializer: InProcessSerializer = field(default_factory=InProcessSerializer)
     _thread: threading.Thread | None = None
     _stream: StreamPump | None = None
     clock: OffsetClock = field(default_factory=OffsetClock)
@@ -59,17 +65,16 @@ class DevEnvironment:
             os.environ[name] = value
         os.environ.pop("AWS_ENDPOINT_URL", None)
         from moto import mock_aws
-        from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server would log every AWS call
 
         self._mock = mock_aws()
         self._mock.start()
-        # The CLI's --dev reaches the same in-process moto state through this server.
-        self._moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._serializer.start()
+        # The CLI's --dev reaches the same in-process moto state through this endpoint.
+        self._moto_server = LocalAwsEndpoint("127.0.0.1")
         self._moto_server.start()
-        moto_host, moto_port = self._moto_server.get_host_and_port()
-        self.aws_endpoint_url = f"http://{moto_host}:{moto_port}"
+        self.aws_endpoint_url = self._moto_server.url
 
         set_default_clock(self.clock)
         # Binds now, so the issuer names the real port.
@@ -165,6 +170,7 @@ class DevEnvironment:
             self._server.server_close()
         if self._moto_server is not None:
             self._moto_server.stop()
+        self._serializer.stop()
         if self._mock is not None:
             self._mock.stop()
         (self.state_dir / DEV_STATE).unlink(missing_ok=True)

@@ -2,14 +2,23 @@
 
 TCP_NODELAY is set on every connection (without it, small responses wait ~40 ms for Nagle's
 algorithm), connections are kept alive (HTTP/1.1), and the listen backlog holds many connections.
+
+As API Gateway does, the HTTP layer passes every method to the function (which answers 405 with the
+methods it allows) instead of http.server's 501, and refuses only what it cannot frame: a chunked body
+(411), a body over 1 MiB (413), a malformed or repeated Content-Length (400), a request line or headers
+too long (414, 431), a body that stalls (408). Each refusal is JSON with `Cache-Control: no-store` and
+closes the connection: the rest of that request cannot be told from the next one.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 import socket
+import sys
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,6 +26,16 @@ from agent_auth import routes
 from agent_auth.devserver.events import rest_proxy_event
 
 MAX_REQUEST_BYTES = 1024 * 1024
+MAX_LINE = 65536
+IDLE_SECONDS = 30
+"""How long a connection may wait for its next request (keep-alive) before the server closes it."""
+READ_SECONDS = 5
+"""How long each read may take once a request has begun: a client that sends less than its
+Content-Length gets 408 instead of holding a thread forever."""
+METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""RFC 9110 §9.1: a method is a token, case-sensitive (so `post` is a method, just not POST)."""
+CONTENT_LENGTH = re.compile(r"[0-9]{1,16}")
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 Handler = Callable[[dict[str, Any], object], dict[str, Any]]
 
 
@@ -63,26 +82,43 @@ class _RequestHandler(BaseHTTPRequestHandler):
     # Buffered: the status line, headers and body leave in one send when the request is done
     # (BaseHTTPRequestHandler flushes wfile after each request), instead of two small packets.
     wbufsize = -1
+    timeout = IDLE_SECONDS
     server: DevServer
+
+    def handle_one_request(self) -> None:
+        """BaseHTTPRequestHandler's, with two timeouts and one dispatch: every method goes to _serve."""
+        try:
+            self.connection.settimeout(IDLE_SECONDS)
+            self.raw_requestline = self.rfile.readline(MAX_LINE + 1)
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            self.connection.settimeout(READ_SECONDS)
+            if len(self.raw_requestline) > MAX_LINE:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            try:
+                parsed = self.parse_request()
+            except TimeoutError:
+                self.send_error(HTTPStatus.REQUEST_TIMEOUT)  # the headers stalled
+                return
+            if not parsed:
+                return  # parse_request has sent the error (send_error below)
+            if not METHOD.fullmatch(self.command):
+                self.send_error(HTTPStatus.BAD_REQUEST)
+                return
+            self._serve()
+            self.wfile.flush()
+        except TimeoutError:
+            # Idle between requests, or a client that does not read its response: close quietly.
+            self.close_connection = True
 
     def _serve(self) -> None:
         path, _, query = self.path.partition("?")
-        length_header = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding"):
-            self._reply(
-                411, {"error": "invalid_request", "error_description": "Send Content-Length"}, close=True
-            )
+        body = self._read_body()
+        if body is None:
             return
-        try:
-            length = int(length_header or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_REQUEST_BYTES:
-            self._reply(
-                413, {"error": "invalid_request", "error_description": "Request too large"}, close=True
-            )
-            return
-        body = self.rfile.read(length) if length else b""
         resource = self.server.resource_for(path)
         handler = self.server.routes.get(resource) if resource else None
         if handler is None or resource is None:
@@ -98,7 +134,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
             host=self.headers.get("Host", ""),
         )
-        result = handler(event, None)
+        try:
+            result = handler(event, None)
+        except Exception as exc:
+            # As API Gateway answers a function that failed: 502. The handlers' resolver catches
+            # everything, so this is a bug in a development route; its type goes to the terminal.
+            print(f"agent-auth dev: {resource} failed: {type(exc).__name__}", file=sys.stderr)
+            self._reply(502, {"message": "Internal server error"}, close=True)
+            return
         payload = result.get("body") or ""
         data = payload.encode("utf-8")
         self.send_response(int(result["statusCode"]))
@@ -109,18 +152,48 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
+    def _read_body(self) -> bytes | None:
+        """The request body as Content-Length frames it; None when it was refused (and answered)."""
+        if self.headers.get("Transfer-Encoding"):
+            self.send_error(HTTPStatus.LENGTH_REQUIRED)
+            return None
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) > 1 or (lengths and not CONTENT_LENGTH.fullmatch(lengths[0].strip())):
+            self.send_error(HTTPStatus.BAD_REQUEST)
+            return None
+        length = int(lengths[0]) if lengths else 0
+        if length > MAX_REQUEST_BYTES:
+            self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            return None
+        try:
+            body = self.rfile.read(length) if length else b""
+        except TimeoutError:
+            self.send_error(HTTPStatus.REQUEST_TIMEOUT)
+            return None
+        if len(body) < length:
+            self.send_error(HTTPStatus.BAD_REQUEST)  # the client closed its side before the end
+            return None
+        return body
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (and ours), as JSON with no-store; the connection then closes.
+        The description is the status's fixed phrase: http.server's message may quote the request."""
+        phrase = HTTPStatus(code).phrase
+        self._reply(code, {"error": "invalid_request", "error_description": phrase}, close=True)
+
     def _reply(self, status: int, payload: dict[str, str], close: bool = False) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in NO_STORE.items():
+            self.send_header(name, value)
         if close:
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: request lines would print query strings, and the audit trail already records decisions."""
