@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit bench synth clean
+CONFORMANCE := .cache/conformance/node_modules/.bin/conformance
+
+.PHONY: dev test lint typecheck unit bench synth clean conformance-tools
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "agent-auth needs Python 3.11 or later: make PYTHON=python3.12")'
@@ -17,8 +19,16 @@ $(INSTALLED): pyproject.toml
 dev: $(INSTALLED)
 	$(BIN)/agent-auth dev --policy examples/policy.yaml --credentials-out .agent-auth/credentials.json
 
-test: lint typecheck
-	$(BIN)/pytest
+test: lint typecheck $(CONFORMANCE)
+	$(BIN)/pytest -n 2
+
+# The official MCP conformance suite and the Node 22 it needs, from the npm registry (tests/e2e).
+conformance-tools: $(CONFORMANCE)
+$(CONFORMANCE):
+	@echo "installing the MCP conformance suite and Node 22 under .cache/conformance"
+	@mkdir -p .cache/conformance
+	npm install --prefix .cache/conformance --no-save --no-audit --no-fund --loglevel=error \
+		node@22 @modelcontextprotocol/conformance@0.2.0-alpha.12
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check functions infra tests bench
@@ -38,4 +48,4 @@ synth: $(INSTALLED)
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(BIN)/python infra/app.py
 
 clean:
-	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache .cache
