@@ -86,6 +86,20 @@ def grant_type_registry(
     return GrantTypeRegistry(*(builders[grant_type]() for grant_type in GRANT_TYPES))
 
 
+def failure_throttle(
+    settings: Settings, clients: AwsClients, agents: AgentTable, clock: Clock
+) -> FailureThrottle:
+    return FailureThrottle(
+        ThrottleTable(clients.dynamodb, settings.require("throttle_table"), agents),
+        clock,
+        ThrottleLimits(
+            agent_failures=settings.auth_failures_per_agent,
+            source_failures=settings.auth_failures_per_source,
+            window=settings.auth_failure_window,
+        ),
+    )
+
+
 def _client_endpoint(
     settings: Settings, clients: AwsClients, clock: Clock, operation: ClientOperation
 ) -> ClientEndpoint:
@@ -97,15 +111,7 @@ def _client_endpoint(
         clock=clock,
     )
     agents = AgentTable(clients.dynamodb, settings.agents_table)
-    throttle = FailureThrottle(
-        ThrottleTable(clients.dynamodb, settings.require("throttle_table"), agents),
-        clock,
-        ThrottleLimits(
-            agent_failures=settings.auth_failures_per_agent,
-            source_failures=settings.auth_failures_per_source,
-            window=settings.auth_failure_window,
-        ),
-    )
+    throttle = failure_throttle(settings, clients, agents, clock)
     return ClientEndpoint(
         operation=operation,
         authenticator=ClientAuthenticator(agents, assertions, throttle),
@@ -135,16 +141,19 @@ def access_request_endpoint(
 
 def approval_service(settings: Settings, clients: AwsClients, clock: Clock | None = None) -> ApprovalService:
     from agent_auth.adapters.kms_mac import KmsMac
-    from agent_auth.jit.approval import ApprovalService
+    from agent_auth.jit.approval import ApprovalService, ThrottledLinks
 
+    clock = clock or default_clock()
+    agents = AgentTable(clients.dynamodb, settings.agents_table)
     return ApprovalService(
         requests=RequestTable(clients.dynamodb, settings.requests_table),
         grants=GrantTable(clients.dynamodb, settings.grants_table),
-        agents=AgentTable(clients.dynamodb, settings.agents_table),
+        agents=agents,
         mac=KmsMac(clients.kms, settings.require("approval_key_arn")),
         audit=audit_log(settings, clients),
         transaction=DynamoTransaction(clients.dynamodb),
-        clock=clock or default_clock(),
+        clock=clock,
+        failed_links=ThrottledLinks(failure_throttle(settings, clients, agents, clock)),
     )
 
 

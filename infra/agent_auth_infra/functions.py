@@ -83,6 +83,8 @@ ACCESS: Mapping[routes.FunctionSpec, Access] = {
             schema.GRANTS: ("dynamodb:PutItem",),
             schema.AGENTS: ("dynamodb:GetItem",),
             schema.AUDIT: ("dynamodb:PutItem",),
+            # ThrottledLinks: a source's bad links are counted (UpdateItem) and checked (GetItem).
+            schema.THROTTLE: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
         },
         approval_key=("kms:VerifyMac",),
     ),

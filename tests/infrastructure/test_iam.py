@@ -54,6 +54,8 @@ def test_approvals_role_verifies_links_and_decides(synth: Synthesized) -> None:
         ("dynamodb:PutItem", arn_of(synth.table_id(schema.GRANTS))),
         ("dynamodb:GetItem", arn_of(synth.table_id(schema.AGENTS))),
         ("dynamodb:PutItem", arn_of(synth.table_id(schema.AUDIT))),
+        ("dynamodb:GetItem", arn_of(synth.table_id(schema.THROTTLE))),
+        ("dynamodb:UpdateItem", arn_of(synth.table_id(schema.THROTTLE))),
         ("kms:VerifyMac", arn_of(key_id(synth, "GENERATE_VERIFY_MAC"))),
     }
 
@@ -129,10 +131,15 @@ def test_only_client_endpoints_count_failures_and_lock_agents(synth: Synthesized
         allowed = grants(synth, synth.role_id(synth.function_id(spec)))
         on_throttle = {action for action, resource in allowed if resource == throttle}
         # Then only the endpoints that authenticate clients may count failures (UpdateItem, nothing
-        # else) and lock an agent; no other function touches the throttle table or changes an agent
+        # else) and lock an agent; the approval function counts and checks bad links by source; no
+        # other function touches the throttle table or changes an agent
         if spec in (routes.TOKEN, routes.ACCESS_REQUESTS):
             assert on_throttle == {"dynamodb:UpdateItem"}, spec.name
             assert ("dynamodb:UpdateItem", agents) in allowed, spec.name
+        elif spec == routes.APPROVALS:
+            # Bad approval links count against their source, which is checked before VerifyMac.
+            assert on_throttle == {"dynamodb:GetItem", "dynamodb:UpdateItem"}, spec.name
+            assert ("dynamodb:UpdateItem", agents) not in allowed, spec.name
         else:
             assert not on_throttle, spec.name
             assert ("dynamodb:UpdateItem", agents) not in allowed, spec.name

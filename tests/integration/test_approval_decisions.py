@@ -138,7 +138,10 @@ def test_a_forged_link_is_refused_without_reading_the_request(deployment: Deploy
     with recording_aws_calls() as log:
         page = open_link(forged)
     assert page.status == 403
-    assert log.calls == Counter({"kms:VerifyMac": 1, "dynamodb:PutItem": 1}), "no read before the MAC"
+    # The source's bad-link counter is read (GetItem) and counted (UpdateItem); the request never is.
+    assert log.calls == Counter(
+        {"dynamodb:GetItem": 1, "kms:VerifyMac": 1, "dynamodb:UpdateItem": 1, "dynamodb:PutItem": 1}
+    ), "no read of the request before the MAC"
 
 
 def test_a_link_without_its_digest_is_invalid(deployment: Deployment) -> None:

@@ -141,6 +141,9 @@ class World:
             def link_failed(self, source_ip: str, reason: str) -> None:
                 world.failed.append((source_ip, reason))
 
+            def blocked(self, source_ip: str) -> bool:
+                return False
+
         self.service = ApprovalService(
             requests=self.requests,
             grants=FakeGrants(),

@@ -43,6 +43,16 @@ class ThrottleTable:
     def count_source_failure(self, source: str, window_end: int) -> int:
         return self._add(f"source#{_address(source)}#{window_end}", window_end)
 
+    def source_count(self, source: str, window_end: int) -> int:
+        with aws_call():
+            result = self._client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"source#{_address(source)}#{window_end}"}},
+                ConsistentRead=True,
+            )
+        item = result.get("Item")
+        return int(item["failures"]["N"]) if item else 0
+
     def count_failure(self, *, source: str, client_id: str | None, window_end: int) -> FailureCounts:
         counted = self.count_source_failure(source, window_end)
         if client_id is None:

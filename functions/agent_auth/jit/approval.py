@@ -45,10 +45,12 @@ Verdict = Literal[
     "denied",
     "request_expired",
     "retry",
+    "throttled",
 ]
 """What the approver meets. `pending` is the only one that offers Approve and Deny."""
 
 STATUS: Mapping[Verdict, int] = {
+    "throttled": 429,
     "invalid": 403,
     "link_expired": 410,
     "owner": 403,
@@ -88,10 +90,37 @@ class FailedLinks(Protocol):
         The seam for slowing down sources that probe links; called once per such request."""
         ...
 
+    def blocked(self, source_ip: str) -> bool:
+        """True while `source_ip` has sent too many bad links: refused before any KMS call."""
+        ...
+
 
 class IgnoreFailedLinks:
     def link_failed(self, source_ip: str, reason: str) -> None:
         return None
+
+    def blocked(self, source_ip: str) -> bool:
+        return False
+
+
+class SourceThrottle(Protocol):
+    def source_failure(self, source: str) -> int | None: ...
+
+    def source_waiting(self, source: str) -> int | None: ...
+
+
+class ThrottledLinks:
+    """Bad links count against the source address API Gateway saw, with the failed client
+    authentications' counters (oauth/throttle.py): past the limit, the source waits out the window."""
+
+    def __init__(self, throttle: SourceThrottle) -> None:
+        self._throttle = throttle
+
+    def link_failed(self, source_ip: str, reason: str) -> None:
+        self._throttle.source_failure(source_ip)
+
+    def blocked(self, source_ip: str) -> bool:
+        return self._throttle.source_waiting(source_ip) is not None
 
 
 @dataclass(frozen=True)
@@ -162,7 +191,9 @@ class ApprovalService:
         self, request_id: str, params: Mapping[str, str | None], meta: Mapping[str, str]
     ) -> ApprovalResult:
         link = parse_link(request_id, params)
-        if link is None:
+        if link is None and self._failed_links.blocked(meta.get("source_ip", "")):
+            checked = _Checked("throttled", "too_many_bad_links")
+        elif link is None:
             self._failed_links.link_failed(meta.get("source_ip", ""), "malformed_link")
             checked = _Checked("invalid", "malformed_link")
         else:
@@ -230,6 +261,8 @@ class ApprovalService:
         )
 
     def _check(self, link: ApprovalLink, meta: Mapping[str, str]) -> _Checked:
+        if self._failed_links.blocked(meta.get("source_ip", "")):
+            return _Checked("throttled", "too_many_bad_links")  # before any KMS call or read
         if not self._mac.verify_mac(link.message(), link.signature):
             self._failed_links.link_failed(meta.get("source_ip", ""), "bad_signature")
             return _Checked("invalid", "bad_signature")

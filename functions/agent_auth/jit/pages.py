@@ -15,6 +15,11 @@ CHOICES: tuple[tuple[Choice, str], ...] = (("approve", "Approve"), ("deny", "Den
 """The decision buttons, in order: (value, label)."""
 
 WORDS: dict[Verdict, tuple[str, str]] = {
+    "throttled": (
+        "Too many invalid links",
+        "This address sent too many invalid approval links. Wait a few minutes, then open the link from "
+        "your email again.",
+    ),
     "invalid": (
         "This link is not valid",
         "The link is incomplete or has been altered. Use the link from the email exactly as it was sent.",

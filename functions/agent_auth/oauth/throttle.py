@@ -72,6 +72,10 @@ class FailureCounters(Protocol):
         """Record on the agent item (None: on the decoy) that it is locked until `until`."""
         ...
 
+    def source_count(self, source: str, window_end: int) -> int:
+        """The failures counted from `source` in the window ending at `window_end` (one read)."""
+        ...
+
 
 class FailureThrottle:
     def __init__(self, counters: FailureCounters, clock: Clock, limits: ThrottleLimits | None = None) -> None:
@@ -114,6 +118,15 @@ class FailureThrottle:
         now = self._clock.now()
         window_end = self._window_end(now)
         if self._counters.count_source_failure(source, window_end) > self._limits.source_failures:
+            return max(1, math.ceil(window_end - now))
+        return None
+
+    def source_waiting(self, source: str) -> int | None:
+        """The seconds `source` must still wait, when it is past its limit; else None. A read, for
+        endpoints that refuse a blocked source before doing costly work (approval links: VerifyMac)."""
+        now = self._clock.now()
+        window_end = self._window_end(now)
+        if self._counters.source_count(source, window_end) > self._limits.source_failures:
             return max(1, math.ceil(window_end - now))
         return None
 
