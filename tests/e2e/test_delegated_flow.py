@@ -84,8 +84,11 @@ def sign_in_and_consent(
             page.wait_for_load_state()
         finally:
             browser.close()
-    assert callback.queries, "the browser never reached the agent's redirect URI"
-    return callback.queries[-1]
+    # The browser may also ask the listener for /favicon.ico (no query): the authorization response is
+    # the request that carries `code` or `error`.
+    answers = [q for q in callback.queries if "code" in q or "error" in q]
+    assert answers, "the browser never reached the agent's redirect URI"
+    return answers[-1]
 
 
 @pytest.mark.browser

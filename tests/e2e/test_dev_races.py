@@ -175,8 +175,11 @@ def test_approve_and_deny_at_the_same_moment_have_one_winner(dev_server: DevServ
         assert request.status in ("approved", "denied"), f"trial {trial}: nobody won ({request.status})"
         winner = "Approved" if request.status == "approved" else "Denied"
         assert request.decided_by == (APPROVER if request.status == "approved" else DENIER)
+        # (the winner's page says 200; the loser met a different decision: 409, showing the outcome)
+        won, lost = (approved, denied) if request.status == "approved" else (denied, approved)
+        assert won.status_code == 200, f"trial {trial}: {won.status_code} {won.text}"
+        assert lost.status_code == 409, f"trial {trial}: {lost.status_code} {lost.text}"
         for response in (approved, denied):
-            assert response.status_code == 200, f"trial {trial}: {response.status_code} {response.text}"
             assert f"<h1>{winner}</h1>" in response.text, f"trial {trial}: a page shows another outcome"
 
         # And a grant exists if and only if approve won; the token path agrees
@@ -215,9 +218,10 @@ def test_one_assertion_used_thirty_times_at_once_wins_once(dev_server: DevServer
     with httpx2.Client(timeout=BUSY_TIMEOUT, limits=httpx2.Limits(max_connections=ASSERTION_USES)) as client:
         responses = at_once(*[lambda: client.post(token_endpoint, data=form)] * ASSERTION_USES)
 
-    # Then exactly one request gets a token, every other one is refused as a client (never a 5xx)
+    # Then exactly one request gets a token, every other one is refused (never a 5xx): 401, or 429 once the
+    # replays have locked the agent (failed authentications are counted, oauth/throttle.py)
     statuses = sorted(r.status_code for r in responses)
-    assert statuses == [200] + [401] * (ASSERTION_USES - 1), statuses
+    assert statuses.count(200) == 1 and set(statuses) <= {200, 401, 429}, statuses
     assert all(r.json()["error"] == "invalid_client" for r in responses if r.status_code == 401)
 
     # And every one of the thirty requests left exactly one audit record

@@ -32,6 +32,7 @@ from agent_auth.wiring import operator_target
 
 REGION = "us-east-1"
 DEV_STATE = Path(".agent-auth") / "dev.json"
+DEV_SOURCE_FAILURES = 10_000
 DEV_UPSTREAM_CLIENT = "agent-auth-dev"
 """agent-auth's client id at the development OpenID provider."""
 FAKE_CREDENTIALS = {
@@ -119,6 +120,10 @@ class DevEnvironment:
         )
         return replace(
             settings,
+            # Every request here comes from loopback: one address stands for every client and browser
+            # on the machine, so the per-source limit would lock out all local work. Per agent, the
+            # limits are those of AWS.
+            auth_failures_per_source=DEV_SOURCE_FAILURES,
             upstream_issuer=dev_issuer(base),
             upstream_client_id=DEV_UPSTREAM_CLIENT,
             upstream_client_secret=secret,
