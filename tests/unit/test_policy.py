@@ -322,3 +322,21 @@ def test_values_yaml_cannot_construct_are_problems_not_crashes(value: str) -> No
     [message] = problems(BASE.replace("owner: owner@example.com", f"owner: {value}"))
     # Then it is a problem on its line, with the fix to quote it
     assert message.startswith("policy.yaml:13:") and "cannot be read" in message and "quote" in message
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://127.0.0.1:8931/mcp", "http://[::1]:8931/mcp", "http://localhost/mcp"]
+)
+def test_an_audience_may_be_plain_http_on_a_loopback_address(uri: str) -> None:
+    # Given a resource server a developer runs on their own machine (an MCP server on loopback)
+    # When the policy names it as an audience, Then it is valid, as a loopback redirect URI is
+    policy = parse_policy("policy.yaml", BASE.replace("https://crm.example.com", uri))
+    assert policy.audiences["crm"].uri == uri
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://crm.example.com", "http://10.0.0.1/mcp", "http://127.0.0.1.example.com/"]
+)
+def test_an_audience_elsewhere_must_be_https(uri: str) -> None:
+    [message] = problems(BASE.replace("https://crm.example.com", uri))
+    assert "only on a loopback address" in message

@@ -75,7 +75,8 @@ class Audience(Strict):
     uri: str
     scopes: dict[ScopeName, Annotated[str, StringConstraints(min_length=1, max_length=200)]]
 
-    _uri = field_validator("uri")(lambda cls, v: check_uri(v, allow_http_loopback=False))
+    # Like a redirect URI, plain http only on loopback: a resource server on the developer's machine.
+    _uri = field_validator("uri")(lambda cls, v: check_uri(v))
 
     @field_validator("scopes")
     @classmethod
