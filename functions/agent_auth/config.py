@@ -49,6 +49,10 @@ class Settings:
     """The OpenID provider users sign in with (delegated access): only the authorize function needs it."""
     upstream_client_id: str = ""
     upstream_client_secret: str = field(default="", repr=False)
+    """The client secret itself: only the development server sets it. On AWS it is never in the
+    environment; the authorize function reads it from Secrets Manager (upstream_client_secret_arn)."""
+    upstream_client_secret_arn: str = ""
+    """The Secrets Manager secret holding the client secret (the CDK stack sets it)."""
     upstream_groups_claim: str = "groups"
     """The ID token claim listing the user's groups (Cognito: cognito:groups)."""
     throttle_table: str = ""
@@ -114,6 +118,7 @@ class Settings:
             upstream_issuer=env.get("UPSTREAM_ISSUER", "").strip(),
             upstream_client_id=env.get("UPSTREAM_CLIENT_ID", "").strip(),
             upstream_client_secret=env.get("UPSTREAM_CLIENT_SECRET", "").strip(),
+            upstream_client_secret_arn=env.get("UPSTREAM_CLIENT_SECRET_ARN", "").strip(),
             upstream_groups_claim=env.get("UPSTREAM_GROUPS_CLAIM", "").strip() or "groups",
             throttle_table=env.get(schema.THROTTLE.env_var, "").strip(),
             auth_failures_per_agent=positive_int("AUTH_FAILURES_PER_AGENT", DEFAULT_AGENT_FAILURES),
@@ -122,7 +127,11 @@ class Settings:
         )
 
     def to_env(self) -> dict[str, str]:
-        """The inverse of from_env: what the CDK stack and the development server set."""
+        """The inverse of from_env: what the CDK stack and the development server set. The client secret
+        is left out unless there is one (the development server's), so no deployed function is given
+        even an empty UPSTREAM_CLIENT_SECRET."""
+        secret = self.upstream_client_secret
+        secret_env = {"UPSTREAM_CLIENT_SECRET": secret} if secret else {}
         return {
             "ISSUER": self.issuer,
             "AWS_REGION": self.region,
@@ -145,7 +154,8 @@ class Settings:
             "MAIL_FROM": self.mail_from,
             "UPSTREAM_ISSUER": self.upstream_issuer,
             "UPSTREAM_CLIENT_ID": self.upstream_client_id,
-            "UPSTREAM_CLIENT_SECRET": self.upstream_client_secret,
+            **secret_env,
+            "UPSTREAM_CLIENT_SECRET_ARN": self.upstream_client_secret_arn,
             "UPSTREAM_GROUPS_CLAIM": self.upstream_groups_claim,
             "AUTH_FAILURES_PER_AGENT": str(self.auth_failures_per_agent),
             "AUTH_FAILURES_PER_SOURCE": str(self.auth_failures_per_source),

@@ -204,6 +204,15 @@ def operator_target(
     )
 
 
+def _upstream_client_secret(settings: Settings, clients: AwsClients) -> str:
+    """From Secrets Manager when the stack names a secret; else the development server's own value."""
+    if settings.upstream_client_secret_arn:
+        from agent_auth.adapters.secrets import SecretString
+
+        return SecretString(clients.secretsmanager, settings.upstream_client_secret_arn).value()
+    return settings.require("upstream_client_secret")
+
+
 def authorization_flow(
     settings: Settings, clients: AwsClients, clock: Clock | None = None
 ) -> AuthorizationFlow:
@@ -219,7 +228,7 @@ def authorization_flow(
         UpstreamConfig(
             issuer=settings.require("upstream_issuer"),
             client_id=settings.require("upstream_client_id"),
-            client_secret=settings.require("upstream_client_secret"),
+            client_secret=_upstream_client_secret(settings, clients),
             redirect_uri=f"{settings.issuer}/authorize/callback",
             groups_claim=settings.upstream_groups_claim,
         ),

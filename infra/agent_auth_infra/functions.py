@@ -14,6 +14,7 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from agent_auth import routes, schema
@@ -43,6 +44,8 @@ class Access:
     """On the HMAC key of approval links."""
     send_email: bool = False
     """ses:SendEmail from the configured sender identity (context mailFrom)."""
+    upstream_secret: tuple[str, ...] = ()
+    """On the Secrets Manager secret holding the upstream provider's client secret."""
 
 
 # What every agent-facing endpoint needs to authenticate a client and audit the decision:
@@ -111,6 +114,9 @@ ACCESS: Mapping[routes.FunctionSpec, Access] = {
             schema.CONSENTS: ("dynamodb:GetItem", "dynamodb:PutItem"),
             schema.AUDIT: ("dynamodb:PutItem",),
         },
+        # adapters.secrets.SecretString: the client secret, once per execution environment. Only this
+        # function may read it.
+        upstream_secret=("secretsmanager:GetSecretValue",),
     ),
     # adapters.kms: KmsPublicKeys.jwks, for the current key and every previous one it publishes.
     routes.WELL_KNOWN: Access(current_key=("kms:GetPublicKey",), previous_keys=("kms:GetPublicKey",)),
@@ -129,6 +135,7 @@ class Functions(Construct):
         approval_key: ApprovalKey,
         mail_from: str,
         previous_key_arns: tuple[str, ...],
+        upstream_secret: secretsmanager.ISecret,
         memory_size: int,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -170,6 +177,14 @@ class Functions(Construct):
                             stack.format_arn(service="ses", resource="identity", resource_name=mail_from),
                             stack.format_arn(service="ses", resource="identity", resource_name=domain),
                         ],
+                    )
+                )
+            if access.upstream_secret:
+                # The secret is encrypted with Secrets Manager's AWS managed key, which Secrets Manager
+                # uses on the caller's behalf: no kms:Decrypt is granted (docs/identity-providers.md).
+                statements.append(
+                    iam.PolicyStatement(
+                        actions=list(access.upstream_secret), resources=[upstream_secret.secret_arn]
                     )
                 )
             if access.previous_keys and previous_key_arns:

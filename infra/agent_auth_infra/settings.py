@@ -6,8 +6,11 @@ stops the synth with a message naming the context key, before anything is deploy
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from constructs import Node
 
@@ -22,6 +25,17 @@ AUDIT_RETENTION_DAYS = "auditRetentionDays"
 LAMBDA_MEMORY_SIZE = "lambdaMemorySize"
 API_GATEWAY_CLOUD_WATCH_ROLE = "apiGatewayCloudWatchRole"
 MAIL_FROM = "mailFrom"
+UPSTREAM_ISSUER = "upstreamIssuer"
+UPSTREAM_CLIENT_ID = "upstreamClientId"
+UPSTREAM_CLIENT_SECRET_ARN = "upstreamClientSecretArn"
+UPSTREAM_GROUPS_CLAIM = "upstreamGroupsClaim"
+COGNITO_DOMAIN_PREFIX = "cognitoDomainPrefix"
+
+COGNITO_GROUPS_CLAIM = "cognito:groups"
+"""Where Cognito lists a user's groups in the ID token."""
+SECRET_ARN_PATTERN = r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+-[A-Za-z0-9]{6}"
+"""A complete secret ARN, with the six characters Secrets Manager appends: IAM grants on exactly it."""
+DOMAIN_PREFIX_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 
 
 class ContextError(ValueError):
@@ -42,6 +56,25 @@ class DeploymentSettings:
     api_gateway_cloud_watch_role: bool = True
     """API Gateway needs an account-wide role to write stage logs. Turn this off when the account (in this
     region) already has one configured, so this stack does not take over the account setting."""
+    upstream_issuer: str = ""
+    """The OpenID provider users sign in with (docs/identity-providers.md); empty: the stack's own
+    Cognito user pool."""
+    upstream_client_id: str = ""
+    upstream_client_secret_arn: str = ""
+    """The Secrets Manager secret that holds the provider's client secret (never context itself)."""
+    upstream_groups_claim: str = ""
+    """The ID token claim listing groups; empty: `groups`, or `cognito:groups` for the Cognito default."""
+    cognito_domain_prefix: str = ""
+    """The Cognito domain's prefix (globally unique in the region); empty: derived from the stack."""
+
+    @property
+    def uses_cognito(self) -> bool:
+        return not self.upstream_issuer
+
+    @property
+    def groups_claim(self) -> str:
+        default = COGNITO_GROUPS_CLAIM if self.uses_cognito else "groups"
+        return self.upstream_groups_claim or default
 
     @classmethod
     def from_context(cls, node: Node) -> DeploymentSettings:
@@ -56,7 +89,9 @@ class DeploymentSettings:
             raise ContextError(
                 f"context {SIGNING_ALG} must be one of {', '.join(config.SIGNING_ALGORITHMS)}, got {alg!r}"
             )
+        upstream = _upstream(get)
         return cls(
+            **upstream,
             stack_name=str(get(STACK_NAME, defaults.stack_name)),
             signing_alg=alg,
             previous_signing_key_arns=_arns(get(PREVIOUS_SIGNING_KEY_ARNS, [])),
@@ -77,6 +112,69 @@ class DeploymentSettings:
         )
 
 
+def _upstream(get: Callable[[str, Any], Any]) -> dict[str, str]:
+    """The provider: all of issuer, client id and secret ARN, or none of them (Cognito, made here)."""
+    issuer, client_id, secret_arn, groups_claim, domain_prefix = (
+        _text(key, get(key, ""))
+        for key in (
+            UPSTREAM_ISSUER,
+            UPSTREAM_CLIENT_ID,
+            UPSTREAM_CLIENT_SECRET_ARN,
+            UPSTREAM_GROUPS_CLAIM,
+            COGNITO_DOMAIN_PREFIX,
+        )
+    )
+    if issuer:
+        _https_url(UPSTREAM_ISSUER, issuer)
+        for key, value in ((UPSTREAM_CLIENT_ID, client_id), (UPSTREAM_CLIENT_SECRET_ARN, secret_arn)):
+            if not value:
+                raise ContextError(f"context {key} is required with {UPSTREAM_ISSUER}")
+        if not re.fullmatch(SECRET_ARN_PATTERN, secret_arn):
+            raise ContextError(
+                f"context {UPSTREAM_CLIENT_SECRET_ARN} must be the complete ARN of a Secrets Manager "
+                f"secret (ending in its six-character suffix), got {secret_arn!r}"
+            )
+        if domain_prefix:
+            raise ContextError(f"context {COGNITO_DOMAIN_PREFIX} is for the Cognito default only")
+    else:
+        for key, value in ((UPSTREAM_CLIENT_ID, client_id), (UPSTREAM_CLIENT_SECRET_ARN, secret_arn)):
+            if value:
+                raise ContextError(f"context {key} needs {UPSTREAM_ISSUER}: without it, Cognito is used")
+        if domain_prefix and not valid_domain_prefix(domain_prefix):
+            raise ContextError(
+                f"context {COGNITO_DOMAIN_PREFIX} must be 1-63 lowercase letters, digits and inner hyphens, "
+                f"without aws, amazon or cognito, got {domain_prefix!r}"
+            )
+    return {
+        "upstream_issuer": issuer,
+        "upstream_client_id": client_id,
+        "upstream_client_secret_arn": secret_arn,
+        "upstream_groups_claim": groups_claim,
+        "cognito_domain_prefix": domain_prefix,
+    }
+
+
+def valid_domain_prefix(prefix: str) -> bool:
+    """Cognito's rule for its own domains: no reserved words, DNS label characters only."""
+    reserved = any(word in prefix for word in ("aws", "amazon", "cognito"))
+    return not reserved and re.fullmatch(DOMAIN_PREFIX_PATTERN, prefix) is not None
+
+
+def _text(key: str, value: Any) -> str:
+    """A single token: an id, ARN, URL or claim name never holds whitespace."""
+    if not isinstance(value, str) or any(c.isspace() for c in value.strip()):
+        raise ContextError(f"context {key} must be a string without spaces, got {value!r}")
+    return value.strip()
+
+
+def _https_url(key: str, value: str) -> None:
+    """An issuer identifier is an https URL with no query or fragment (OpenID Connect Discovery §2);
+    it is kept exactly as given, since the provider's discovery document must name it identically."""
+    url = urlsplit(value)
+    if url.scheme != "https" or not url.hostname or url.query or url.fragment or "@" in url.netloc:
+        raise ContextError(f"context {key} must be an https URL without query or fragment, got {value!r}")
+
+
 def _positive_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not str(value).strip().isdigit() or int(value) <= 0:
         raise ContextError(f"context {key} must be a positive integer, got {value!r}")
@@ -84,8 +182,6 @@ def _positive_int(key: str, value: Any) -> int:
 
 
 def _email(key: str, value: Any) -> str:
-    import re
-
     from agent_auth.names import EMAIL_PATTERN
 
     if not isinstance(value, str) or not re.match(EMAIL_PATTERN, value):

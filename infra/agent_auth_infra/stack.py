@@ -14,6 +14,7 @@ from constructs import Construct
 from agent_auth import config, routes, schema
 from agent_auth_infra.api import Api
 from agent_auth_infra.functions import Functions
+from agent_auth_infra.identity_provider import upstream_provider
 from agent_auth_infra.nag import acknowledge
 from agent_auth_infra.settings import DeploymentSettings
 from agent_auth_infra.signing_key import ApprovalKey, SigningKey
@@ -29,6 +30,7 @@ class AgentAuthStack(Stack):
         signing_key = SigningKey(self, "SigningKey", alg=settings.signing_alg)
         approval_key = ApprovalKey(self, "ApprovalKey")
         api = Api(self, "Api", cloud_watch_role=settings.api_gateway_cloud_watch_role)
+        upstream = upstream_provider(self, settings, api.issuer)
 
         # The very settings the functions read back with config.Settings.from_env. A table's setting is
         # named like its variable (agents_table <-> AGENTS_TABLE), so a table config starts to read is
@@ -50,9 +52,15 @@ class AgentAuthStack(Stack):
             audit_retention_days=settings.audit_retention_days,
             approval_key_arn=approval_key.key_arn,
             mail_from=settings.mail_from,
+            upstream_issuer=upstream.issuer,
+            upstream_client_id=upstream.client_id,
+            upstream_client_secret_arn=upstream.client_secret.secret_arn,
+            upstream_groups_claim=upstream.groups_claim,
         )
         environment = function_settings.to_env()
         del environment["AWS_REGION"]  # reserved: Lambda sets it
+        # The client secret only ever comes from Secrets Manager (UPSTREAM_CLIENT_SECRET_ARN) on AWS.
+        assert "UPSTREAM_CLIENT_SECRET" not in environment
         functions = Functions(
             self,
             "Functions",
@@ -62,6 +70,7 @@ class AgentAuthStack(Stack):
             approval_key=approval_key,
             mail_from=settings.mail_from,
             previous_key_arns=settings.previous_signing_key_arns,
+            upstream_secret=upstream.client_secret,
             memory_size=settings.lambda_memory_size,
         )
         for spec in routes.FUNCTIONS:

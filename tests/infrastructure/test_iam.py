@@ -224,8 +224,11 @@ def test_authorize_role_signs_users_in_and_issues_codes_but_never_signs_tokens(s
     # Given the authorize function's role (authorization endpoint, upstream callback, consent)
     role = synth.role_id(synth.function_id(routes.AUTHORIZE))
 
-    # Then it may read agents, keep sign-ins and sessions, write codes and consents, and audit: no KMS
+    # Then it may read agents, keep sign-ins and sessions, write codes and consents, audit, and read the
+    # upstream provider's client secret: no KMS
+    (secret,) = synth.of_type("AWS::SecretsManager::Secret")
     assert grants(synth, role) == log_grants(synth, routes.AUTHORIZE) | {
+        ("secretsmanager:GetSecretValue", json.dumps({"Ref": secret})),
         ("dynamodb:GetItem", arn_of(synth.table_id(schema.AGENTS))),
         ("dynamodb:DeleteItem", arn_of(synth.table_id(schema.SIGN_INS))),
         ("dynamodb:GetItem", arn_of(synth.table_id(schema.SIGN_INS))),

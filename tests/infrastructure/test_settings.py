@@ -70,3 +70,80 @@ def test_cdk_json_values_are_accepted() -> None:
 def test_bad_values_stop_the_synth_naming_the_key(key: str, value: Any) -> None:
     with pytest.raises(ContextError, match=key):
         settings(**{key: value})
+
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:agent-auth/upstream-AbCdEf"
+ENTRA = "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0"
+
+
+def test_without_an_issuer_the_cognito_default_is_used() -> None:
+    chosen = settings()
+    assert chosen.uses_cognito
+    assert chosen.groups_claim == "cognito:groups"
+
+
+def test_an_upstream_provider_is_taken_as_given() -> None:
+    # Given another provider's issuer (exactly as its discovery document names it), client and secret
+    chosen = settings(upstreamIssuer=ENTRA, upstreamClientId="abc-123", upstreamClientSecretArn=SECRET_ARN)
+
+    # Then no Cognito pool is made, and the groups claim defaults to `groups`
+    assert not chosen.uses_cognito
+    assert (chosen.upstream_issuer, chosen.upstream_client_id) == (ENTRA, "abc-123")
+    assert chosen.upstream_client_secret_arn == SECRET_ARN
+    assert chosen.groups_claim == "groups"
+    assert (
+        settings(
+            upstreamIssuer=ENTRA,
+            upstreamClientId="abc-123",
+            upstreamClientSecretArn=SECRET_ARN,
+            upstreamGroupsClaim="roles",
+        ).groups_claim
+        == "roles"
+    )
+
+
+def test_the_cognito_domain_prefix_may_be_chosen() -> None:
+    assert settings(cognitoDomainPrefix="acme-agents").cognito_domain_prefix == "acme-agents"
+
+
+@pytest.mark.parametrize(
+    ("key", "context"),
+    [
+        ("upstreamIssuer", {"upstreamIssuer": "http://idp.example.com"}),
+        ("upstreamIssuer", {"upstreamIssuer": "https://idp.example.com/?tenant=a"}),
+        ("upstreamIssuer", {"upstreamIssuer": "idp.example.com"}),
+        ("upstreamClientId", {"upstreamIssuer": ENTRA, "upstreamClientSecretArn": SECRET_ARN}),
+        ("upstreamClientSecretArn", {"upstreamIssuer": ENTRA, "upstreamClientId": "abc"}),
+        (
+            "upstreamClientSecretArn",  # a partial ARN (no suffix): IAM would not match the real one
+            {
+                "upstreamIssuer": ENTRA,
+                "upstreamClientId": "abc",
+                "upstreamClientSecretArn": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:upstream",
+            },
+        ),
+        (
+            "upstreamClientSecretArn",
+            {"upstreamIssuer": ENTRA, "upstreamClientId": "abc", "upstreamClientSecretArn": KEY_ARN},
+        ),
+        ("upstreamClientId", {"upstreamClientId": "abc"}),  # no issuer: Cognito makes its own client
+        ("upstreamClientSecretArn", {"upstreamClientSecretArn": SECRET_ARN}),
+        ("upstreamClientId", {"upstreamIssuer": ENTRA, "upstreamClientId": "a b"}),
+        ("upstreamGroupsClaim", {"upstreamGroupsClaim": ["groups"]}),
+        ("cognitoDomainPrefix", {"cognitoDomainPrefix": "my-cognito-login"}),
+        ("cognitoDomainPrefix", {"cognitoDomainPrefix": "Upper-Case"}),
+        ("cognitoDomainPrefix", {"cognitoDomainPrefix": "-leading"}),
+        (
+            "cognitoDomainPrefix",
+            {
+                "upstreamIssuer": ENTRA,
+                "upstreamClientId": "abc",
+                "upstreamClientSecretArn": SECRET_ARN,
+                "cognitoDomainPrefix": "acme",
+            },
+        ),
+    ],
+)
+def test_bad_upstream_context_stops_the_synth_naming_the_key(key: str, context: dict[str, Any]) -> None:
+    with pytest.raises(ContextError, match=key):
+        settings(**context)

@@ -54,3 +54,17 @@ def test_cdk_json_runs_the_app_from_the_venv() -> None:
     interpreter, script = app.split()
     assert (REPO_ROOT / script).is_file()
     assert interpreter == ".venv/bin/python"
+
+
+def test_cdk_json_lists_the_identity_provider_choices_unset() -> None:
+    # Given cdk.json's context / Then the provider choices are there to fill in, empty: Cognito by default
+    context = cdk_json_context()
+    for key in (
+        "upstreamIssuer",
+        "upstreamClientId",
+        "upstreamClientSecretArn",
+        "upstreamGroupsClaim",
+        "cognitoDomainPrefix",
+    ):
+        assert context[key] == "", key
+    assert DeploymentSettings().uses_cognito

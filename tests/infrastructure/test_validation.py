@@ -23,6 +23,7 @@ ACKNOWLEDGED = {
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
     "AmazonAPIGatewayPushToCloudWatchLogs]",  # API Gateway's account-level logging role
     "AwsSolutions-IAM5[Resource::*]",  # the notifier's stream source: dynamodb:ListStreams takes no resource
+    "AwsSolutions-SMG4",  # the Cognito client's secret: Cognito generates it, no rotation function can
 }
 CFN_LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 CFN_LINT_ACCEPTED = {

@@ -55,6 +55,10 @@ class AwsClients:
         return self._client("ses")
 
     @cached_property
+    def secretsmanager(self) -> Any:
+        return self._client("secretsmanager")
+
+    @cached_property
     def cloudformation(self) -> Any:
         return self._client("cloudformation")
 
