@@ -197,6 +197,7 @@ def operator_target(
         audit=AuditTable(dynamodb, table_names(schema.AUDIT)),
         requests=RequestTable(dynamodb, table_names(schema.REQUESTS)),
         grants=GrantTable(dynamodb, table_names(schema.GRANTS)),
+        consents=ConsentTable(dynamodb, table_names(schema.CONSENTS)),
         transaction=DynamoTransaction(dynamodb),
         operator=operator,
         issuer=issuer,

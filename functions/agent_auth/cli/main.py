@@ -17,8 +17,10 @@ from agent_auth.operations import (
     OperationFailed,
     Target,
     apply_policy,
+    list_consents,
     list_requests,
     read_audit,
+    revoke_consent,
     revoke_grant,
     rotate_secret,
 )
@@ -94,6 +96,23 @@ def _parser() -> argparse.ArgumentParser:
     _target_options(revoke)
     revoke.set_defaults(run=_revoke)
 
+    consents = commands.add_parser(
+        "consents", help="list what users allowed agents to do for them (delegated access)"
+    )
+    consents.add_argument("--user", metavar="EMAIL", help="only this user's consents")
+    consents.add_argument("--json", action="store_true", help="one JSON object per line")
+    # Not required here: `consents revoke` takes its own, and a bare `consents` is checked in _consents.
+    _target_options(consents, required=False)
+    consents.set_defaults(run=_consents)
+    consent_commands = consents.add_subparsers(metavar="ACTION")
+    withdraw = consent_commands.add_parser(
+        "revoke", help="withdraw a user's consent for an agent: its refresh tokens stop working"
+    )
+    withdraw.add_argument("--user", metavar="EMAIL", required=True)
+    withdraw.add_argument("--agent", metavar="CLIENT_ID", required=True)
+    _target_options(withdraw)
+    withdraw.set_defaults(run=_revoke_consent)
+
     audit = commands.add_parser("audit", help="print audit records, newest first")
     audit.add_argument("--agent", metavar="CLIENT_ID", help="only this agent's records")
     audit.add_argument("--user", metavar="EMAIL", help="only records acting for this user")
@@ -110,8 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _target_options(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group(required=True)
+def _target_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    where = parser.add_mutually_exclusive_group(required=required)
     where.add_argument("--dev", action="store_true", help="the development server running in this directory")
     where.add_argument(
         "--stack", metavar="NAME", help="a deployed stack, found from its CloudFormation outputs"
@@ -216,6 +235,35 @@ def _requests(args: argparse.Namespace) -> int:
 
 def _revoke(args: argparse.Namespace) -> int:
     print(json.dumps(revoke_grant(_target(args), args.grant_id)))
+    return 0
+
+
+def _consents(args: argparse.Namespace) -> int:
+    if not args.dev and not args.stack:
+        print("agent-auth consents: one of --dev or --stack NAME is required", file=sys.stderr)
+        return EXIT_USAGE
+    rows = list_consents(_target(args), args.user)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, sort_keys=True))
+        return 0
+    table = [{**r, "scope": " ".join(r["scopes"])} for r in rows]
+    _print_rows(
+        table,
+        (
+            ("USER", "user"),
+            ("AGENT", "client_id"),
+            ("AUDIENCE", "audience"),
+            ("SCOPE", "scope"),
+            ("GRANTED", "granted_at"),
+            ("STATUS", "status"),
+        ),
+    )
+    return 0
+
+
+def _revoke_consent(args: argparse.Namespace) -> int:
+    print(json.dumps(revoke_consent(_target(args), args.user, args.agent)))
     return 0
 
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from agent_auth.audit import AuditQuery, AuditRecord
 from agent_auth.clock import Clock
 from agent_auth.ports import Transaction, Write
-from agent_auth.records import AccessRequest, Agent, JitGrant
+from agent_auth.records import AccessRequest, Agent, Consent, JitGrant
 
 
 class OperationFailed(Exception):
@@ -65,6 +65,20 @@ class GrantStore(Protocol):
     def revocation(self, client_id: str, grant_id: str, now: int) -> Write: ...
 
 
+class ConsentLedger(Protocol):
+    """What operators do with remembered consents: read them and withdraw one (never grant one)."""
+
+    def get_consent(self, user: str, client_id: str) -> Consent | None:
+        """The remembered consent; None when there is none or it was revoked."""
+        ...
+
+    def list_consents(self, user: str | None = None) -> list[Consent]:
+        """One user's or everyone's, revoked ones included."""
+        ...
+
+    def revoke_consent(self, user: str, client_id: str, now: int) -> Write: ...
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -72,6 +86,7 @@ class Target:
     audit: AuditTrail
     requests: RequestStore
     grants: GrantStore
+    consents: ConsentLedger
     transaction: Transaction
     operator: str
     issuer: str
