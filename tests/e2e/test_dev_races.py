@@ -18,7 +18,6 @@ import pytest
 
 from agent_auth import schema
 from agent_auth.adapters.aws import AwsClients
-from agent_auth.adapters.dynamodb import DynamoTransaction
 from agent_auth.adapters.jit_tables import GrantTable
 from agent_auth.cli.targets import dev_target
 from agent_auth.jit.requests import grant_for
@@ -183,7 +182,9 @@ def test_approve_and_deny_at_the_same_moment_have_one_winner(dev_server: DevServ
             assert f"<h1>{winner}</h1>" in response.text, f"trial {trial}: a page shows another outcome"
 
         # And a grant exists if and only if approve won; the token path agrees
-        grants = [g for g in target.grants.grants_of("support-bot") if g.grant_id == request_id]
+        grants = [
+            g for g in target.grants.grants_of("support-bot") if g.grant_id == request_id and not g.revoked
+        ]
         assert len(grants) == (1 if request.status == "approved" else 0), f"trial {trial}"
         polled = poll(dev_server, request_id)
         if request.status == "approved":
@@ -309,12 +310,15 @@ def test_tokens_issued_while_transactions_fail_keep_their_audit_records(
 
 
 def plant_grant(server: DevServer, request: AccessRequest) -> None:
-    """Write a live grant for the request straight into the development server's table, as moto's
-    unserialized races could leave one (a denied request holding a grant)."""
+    """Write a live grant for the request straight into the development server's table, over the
+    denial's tombstone, as moto's unserialized races could leave one (a denied request holding a grant)."""
     state = json.loads((server.workdir / ".agent-auth" / "dev.json").read_text())
     clients = AwsClients.with_keys(state["region"], state["aws_endpoint_url"], "testing", "testing")
-    grants = GrantTable(clients.dynamodb, state["settings"][schema.GRANTS.env_var])
-    assert DynamoTransaction(clients.dynamodb).commit([grants.put(grant_for(request, int(time.time())))])
+    put = GrantTable(clients.dynamodb, state["settings"][schema.GRANTS.env_var]).put(
+        grant_for(request, int(time.time()))
+    )
+    unconditional = {k: v for k, v in put.operation["Put"].items() if k != "ConditionExpression"}
+    clients.dynamodb.put_item(**unconditional)
 
 
 def test_revoke_ends_the_grant_of_a_request_whatever_its_status(

@@ -220,7 +220,9 @@ def test_denied_request_polls_access_denied(deployment: Deployment) -> None:
     page = open_link(link)
     assert decide(link, "deny", page.csrf).title == "Denied"
     assert poll(deployment, request_id)[1]["error"] == "access_denied"
-    assert deployment.scan(deployment.settings.grants_table) == []
+    # Only a tombstone: the denial's revoked grant, which no token can draw on
+    [tombstone] = deployment.scan(deployment.settings.grants_table)
+    assert tombstone["revoked"] == {"BOOL": True}
 
 
 # --- deciding: refusals -------------------------------------------------------------------------------
@@ -379,7 +381,8 @@ def test_approve_and_deny_racing_have_exactly_one_winner(
     ]
     lost = [r for r in deployment.audit_records() if r.get("reason") == "already_decided"]
     assert len(made) == 1 and len(lost) == 1
-    assert len(deployment.scan(deployment.settings.grants_table)) == (1 if final.status == "approved" else 0)
+    live = [g for g in deployment.scan(deployment.settings.grants_table) if "revoked" not in g]
+    assert len(live) == (1 if final.status == "approved" else 0)
 
 
 # --- policy changes, dependency failures, unproven names (found in review) --------------------------

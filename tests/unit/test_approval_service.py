@@ -197,10 +197,13 @@ def test_an_approval_commits_decision_grant_and_record_in_one_transaction() -> N
     assert world.audit.records == [result.audit] and result.audit.decision == "allow"
 
 
-def test_a_denial_writes_no_grant() -> None:
+def test_a_denial_writes_no_live_grant_but_a_tombstone() -> None:
+    """The tombstone's conditional Put makes the grants table itself refuse a live grant for a denied
+    request (issue: the token path must never honour one)."""
     world = World()
     assert world.decide(world.link(), "deny").verdict == "denied"
-    assert world.stored().status == "denied" and world.transaction.grants == []
+    [tombstone] = world.transaction.grants
+    assert world.stored().status == "denied" and tombstone.revoked and not tombstone.is_usable(NOW)
 
 
 # --- the link: MAC first, then the digest ----------------------------------------------------------
@@ -316,7 +319,7 @@ def test_a_conflicting_decision_after_one_was_made_is_409_showing_what_happened(
     conflict = world.decide(world.link(LEAD), "approve")
     assert (conflict.verdict, conflict.status, conflict.refused) == ("denied", 409, "approve")
     assert pages.words(conflict)[0] == "Denied" and ONCALL in pages.words(conflict)[1]
-    assert world.stored().decided_by == ONCALL and world.transaction.grants == []
+    assert world.stored().decided_by == ONCALL and not [g for g in world.transaction.grants if not g.revoked]
 
 
 def test_the_loser_of_a_race_sees_the_winners_outcome_as_a_conflict() -> None:

@@ -324,3 +324,12 @@ def test_a_family_of_another_agent_is_refused() -> None:
     ctx = context(other, grant_type="refresh_token", refresh_token=token)
     with pytest.raises(InvalidGrant, match="invalid"):
         grant.validate(ctx)
+
+
+def test_a_consent_given_again_does_not_revive_an_ended_family() -> None:
+    refresh = Refresh()
+    token = first_refresh_token(refresh)
+    regranted = Consents(consent(granted_at=NOW + 10))  # withdrawn, then given again later
+    with pytest.raises(InvalidGrant) as refused:
+        use(refresh_grant(refresh, regranted), token, now=NOW + 20)
+    assert refused.value.reason == "consent_withdrawn"

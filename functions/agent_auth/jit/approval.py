@@ -2,7 +2,7 @@
 
 GET only looks (mail scanners fetch links): it verifies the link and describes the request. A decision
 is a POST, checked again from scratch, and one conditional transaction moves the request from pending
-to approved or denied, writes the grant and the audit record.
+to approved or denied, writes the grant (for a denial, a revoked tombstone) and the audit record.
 
 The checks, in order, each on what is current at the moment of the view or decision:
 1. the link's MAC, over what the link itself carries, before anything is read (jit/links.py);
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from agent_auth.audit import AuditRecord, printable
@@ -32,7 +32,7 @@ from agent_auth.jit.grants import still_allowed
 from agent_auth.jit.links import ApprovalLink, MacVerifier, parse_link
 from agent_auth.jit.requests import GrantWrites, grant_for, request_digest
 from agent_auth.ports import AuditLog, Transaction, Write
-from agent_auth.records import AccessRequest, Agent
+from agent_auth.records import AccessRequest, Agent, JitGrant
 
 Verdict = Literal[
     "invalid",
@@ -165,6 +165,13 @@ class _Checked:
     request: AccessRequest | None = None
 
 
+def denied_tombstone(grant: JitGrant, now: int) -> JitGrant:
+    """What a denial leaves in the grants table under the request's id: a grant already revoked and
+    ended. The grant Put is conditional (attribute_not_exists), so the table itself then refuses any
+    live grant for a denied request, whatever writes it: the token path never honours one."""
+    return replace(grant, ends_at=now, revoked=True, approved_by=None, single_use=False)
+
+
 class ApprovalService:
     def __init__(
         self,
@@ -228,8 +235,10 @@ class ApprovalService:
             "approval.decide", made, request_id=link.request_id, link=link, status=200, meta=meta, allow=True
         )
         writes = [self._requests.decision(decided, now), self._audit.entry(record)]
-        if decided.status == "approved":
-            writes.append(self._grants.put(grant_for(decided, now)))
+        grant = grant_for(decided, now)
+        if decided.status == "denied":
+            grant = denied_tombstone(grant, now)
+        writes.append(self._grants.put(grant))
         if self._transaction.commit(writes):
             return ApprovalResult(made.verdict, 200, record, committed=True, request=decided)
         # Someone else decided first, or it expired in between: show what happened.

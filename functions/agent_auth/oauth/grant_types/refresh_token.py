@@ -65,7 +65,8 @@ class RefreshTokenGrant(IssuingGrantType):
             raise InvalidGrant(INVALID, reason="delegation_removed")
         if agent.delegation.consent == "remember":
             consent = self._consents.get_consent(family.user, agent.client_id)
-            if consent is None or consent.revoked:
+            # A consent given again after a withdrawal does not bring back the families it ended.
+            if consent is None or consent.revoked or consent.granted_at > family.created_at:
                 raise InvalidGrant(INVALID, reason="consent_withdrawn")
         scopes = family.scopes
         requested = parse_scope(form.get("scope"))
