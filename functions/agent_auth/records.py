@@ -259,3 +259,6 @@ class Consent:
     scopes: tuple[str, ...]
     granted_at: int
     revoked: bool = False
+    withdrawn_at: int | None = None
+    """The last time an operator withdrew this consent: refresh families from before it stay ended,
+    even after the user consents again."""

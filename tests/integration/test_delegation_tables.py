@@ -377,12 +377,15 @@ def test_a_revoked_consent_is_asked_again(consents: ConsentTable, transaction: D
     transaction.commit([consents.put_consent(a_consent())])
     assert transaction.commit([consents.revoke_consent("alice@example.com", "mcp-client", NOW + 1)])
     assert consents.get_consent("alice@example.com", "mcp-client") is None
-    assert consents.list_consents("alice@example.com") == [a_consent(revoked=True)]
+    assert consents.list_consents("alice@example.com") == [a_consent(revoked=True, withdrawn_at=NOW + 1)]
     # Revoking what does not exist fails, so an operator's typo is reported
     assert not transaction.commit([consents.revoke_consent("alice@example.com", "nobody", NOW)])
-    # Consenting again replaces the revoked consent
+    # Consenting again replaces the revoked consent, and remembers when it was withdrawn (the refresh
+    # families that withdrawal ended stay ended)
     transaction.commit([consents.put_consent(a_consent(granted_at=NOW + 2))])
-    assert consents.get_consent("alice@example.com", "mcp-client") == a_consent(granted_at=NOW + 2)
+    assert consents.get_consent("alice@example.com", "mcp-client") == a_consent(
+        granted_at=NOW + 2, withdrawn_at=NOW + 1
+    )
 
 
 def test_consents_are_listed_by_user_or_all(consents: ConsentTable, transaction: DynamoTransaction) -> None:

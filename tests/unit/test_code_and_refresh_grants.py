@@ -329,7 +329,15 @@ def test_a_family_of_another_agent_is_refused() -> None:
 def test_a_consent_given_again_does_not_revive_an_ended_family() -> None:
     refresh = Refresh()
     token = first_refresh_token(refresh)
-    regranted = Consents(consent(granted_at=NOW + 10))  # withdrawn, then given again later
+    regranted = Consents(consent(granted_at=NOW + 20, withdrawn_at=NOW + 10))  # withdrawn, given again
     with pytest.raises(InvalidGrant) as refused:
-        use(refresh_grant(refresh, regranted), token, now=NOW + 20)
+        use(refresh_grant(refresh, regranted), token, now=NOW + 30)
     assert refused.value.reason == "consent_withdrawn"
+
+
+def test_consenting_again_keeps_other_families_alive() -> None:
+    """The same user consenting again on another device (the mcp SDK sends prompt=consent) does not end
+    the families of earlier sign-ins: only a withdrawal does."""
+    refresh = Refresh()
+    token = first_refresh_token(refresh)
+    assert use(refresh_grant(refresh, Consents(consent(granted_at=NOW + 20))), token, now=NOW + 30)

@@ -218,7 +218,8 @@ class RefreshTable:
                 "Update": {
                     "TableName": self._table,
                     "Key": _key(family_id),
-                    "UpdateExpression": "SET revoked = :true, revoked_at = if_not_exists(revoked_at, :now)",
+                    "UpdateExpression": "SET revoked = :true, revoked_at = if_not_exists(revoked_at, :now), "
+                    "withdrawn_at = :now",
                     "ConditionExpression": "attribute_exists(pk)",
                     "ExpressionAttributeValues": {":true": {"BOOL": True}, ":now": {"N": str(now)}},
                 }
@@ -249,10 +250,23 @@ class ConsentTable:
         return consent if consent is not None and not consent.revoked else None
 
     def put_consent(self, consent: Consent) -> Write:
-        """Replaces what the user allowed this agent before (a revoked consent included)."""
-        key = {k: v["S"] for k, v in _consent_key(consent.user, consent.client_id).items()}
+        """Replaces what the user allowed this agent before (a revoked consent included), but keeps when
+        it was last withdrawn: the refresh families that withdrawal ended stay ended."""
+        data = {k: v for k, v in consent_to_data(consent).items() if k not in ("revoked", "withdrawn_at")}
+        values = to_item({f":v{i}": v for i, v in enumerate(data.values())})
+        names = {f"#f{i}": k for i, k in enumerate(data)}
         return Write(
-            {"Put": {"TableName": self._table, "Item": to_item({**key, **consent_to_data(consent)})}}
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _consent_key(consent.user, consent.client_id),
+                    "UpdateExpression": "SET "
+                    + ", ".join(f"#f{i} = :v{i}" for i in range(len(data)))
+                    + " REMOVE revoked",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
         )
 
     def list_consents(self, user: str | None = None) -> list[Consent]:
@@ -282,7 +296,8 @@ class ConsentTable:
                 "Update": {
                     "TableName": self._table,
                     "Key": _consent_key(user, client_id),
-                    "UpdateExpression": "SET revoked = :true, revoked_at = if_not_exists(revoked_at, :now)",
+                    "UpdateExpression": "SET revoked = :true, revoked_at = if_not_exists(revoked_at, :now), "
+                    "withdrawn_at = :now",
                     "ConditionExpression": "attribute_exists(pk)",
                     "ExpressionAttributeValues": {":true": {"BOOL": True}, ":now": {"N": str(now)}},
                 }

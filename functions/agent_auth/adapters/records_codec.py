@@ -238,6 +238,7 @@ def consent_from_item(item: dict[str, Any]) -> Consent:
         scopes=tuple(item["scopes"]),
         granted_at=int(item["granted_at"]),
         revoked=bool(item.get("revoked")),
+        withdrawn_at=int(item["withdrawn_at"]) if item.get("withdrawn_at") is not None else None,
     )
 
 

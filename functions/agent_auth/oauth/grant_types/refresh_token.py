@@ -65,8 +65,10 @@ class RefreshTokenGrant(IssuingGrantType):
             raise InvalidGrant(INVALID, reason="delegation_removed")
         if agent.delegation.consent == "remember":
             consent = self._consents.get_consent(family.user, agent.client_id)
+            if consent is None or consent.revoked:
+                raise InvalidGrant(INVALID, reason="consent_withdrawn")
             # A consent given again after a withdrawal does not bring back the families it ended.
-            if consent is None or consent.revoked or consent.granted_at > family.created_at:
+            if consent.withdrawn_at is not None and family.created_at <= consent.withdrawn_at:
                 raise InvalidGrant(INVALID, reason="consent_withdrawn")
         scopes = family.scopes
         requested = parse_scope(form.get("scope"))
