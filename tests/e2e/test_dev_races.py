@@ -230,9 +230,11 @@ def test_one_assertion_used_thirty_times_at_once_wins_once(dev_server: DevServer
     records = [r for r in audit(dev_server, "signing-agent") if r["id"] not in seen]
     assert len(records) == ASSERTION_USES, records
     assert len({r["http_request_id"] for r in records}) == ASSERTION_USES
-    assert sorted((r["action"], r["decision"], r.get("reason")) for r in records) == sorted(
-        [("token.issue", "allow", None)] + [("token.issue", "deny", "assertion_replayed")] * 29
-    )
+    allowed = [r for r in records if r["decision"] == "allow"]
+    refused = {r.get("reason") for r in records if r["decision"] == "deny"}
+    assert len(allowed) == 1 and all(r["action"] == "token.issue" for r in records)
+    # A replay is refused as such, or (once replays have locked the agent) as too many failures
+    assert refused <= {"assertion_replayed", "too_many_failures:agent"} and "assertion_replayed" in refused
     [issued] = [r for r in records if r["decision"] == "allow"]
     [token] = [r.json() for r in responses if r.status_code == 200]
     assert issued["scope_granted"] == token["scope"]

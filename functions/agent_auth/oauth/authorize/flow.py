@@ -278,14 +278,10 @@ class AuthorizationFlow:
     # --- the consent page ---------------------------------------------------------------------------------
 
     def consent_page(self, sign_in_id: str, cookie: str | None, meta: Meta) -> FlowOutcome:
-        now = int(self._clock.now())
-        found = self._signed_in(sign_in_id, cookie, now)
-        if isinstance(found, str):
-            return self._write(
-                _Record("authorize.consent", meta, now, None).deny(found), _error_page(SIGN_IN_AGAIN)
-            )
-        sign_in, agent = self._narrow_to_user(found[0]), found[1]
-        record = _Record("authorize.consent", meta, now, None).for_sign_in(sign_in)
+        found = self._consenting(sign_in_id, cookie, meta)
+        if isinstance(found, FlowOutcome):
+            return found
+        sign_in, agent, record = found
         descriptions = agent.descriptions
         page = ConsentPage(
             sign_in_id=sign_in.sign_in_id,
@@ -299,15 +295,11 @@ class AuthorizationFlow:
         return self._write(record.allow("consent_shown"), page)
 
     def decide(self, sign_in_id: str, cookie: str | None, decision: str, meta: Meta) -> FlowOutcome:
-        now = int(self._clock.now())
-        found = self._signed_in(sign_in_id, cookie, now)
-        if isinstance(found, str):
-            return self._write(
-                _Record("authorize.consent", meta, now, None).deny(found), _error_page(SIGN_IN_AGAIN)
-            )
-        # Narrowed again now: roles taken away since the sign-in are not granted.
-        sign_in, agent = self._narrow_to_user(found[0]), found[1]
-        record = _Record("authorize.consent", meta, now, None).for_sign_in(sign_in)
+        found = self._consenting(sign_in_id, cookie, meta)
+        if isinstance(found, FlowOutcome):
+            return found
+        sign_in, agent, record = found
+        now = record.at
         if decision != "allow":
             location = redirect_to_client(
                 sign_in.redirect_uri, self._issuer, error="access_denied", state=sign_in.state
@@ -321,6 +313,19 @@ class AuthorizationFlow:
             return self._write(record.deny("user_holds_no_requested_scope"), self._refuse_sign_in(sign_in))
         mode = agent.delegation.consent if agent.delegation else "every_time"
         return self._issue_code(sign_in, agent, record.consented("user_allowed"), remember=mode == "remember")
+
+    def _consenting(
+        self, sign_in_id: str, cookie: str | None, meta: Meta
+    ) -> tuple[SignIn, Agent, _Record] | FlowOutcome:
+        """The sign-in a consent page shows or decides, narrowed to the user's roles as they are now
+        (roles taken away since the sign-in are not granted), or the refusal."""
+        now = int(self._clock.now())
+        record = _Record("authorize.consent", meta, now, None)
+        found = self._signed_in(sign_in_id, cookie, now)
+        if isinstance(found, str):
+            return self._write(record.deny(found), _error_page(SIGN_IN_AGAIN))
+        sign_in = self._narrow_to_user(found[0])
+        return sign_in, found[1], record.for_sign_in(sign_in)
 
     def _signed_in(self, sign_in_id: str, cookie: str | None, now: int) -> tuple[SignIn, Agent] | str:
         """The sign-in behind a consent page, only for the browser whose session signed it in."""
