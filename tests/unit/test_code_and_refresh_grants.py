@@ -341,3 +341,12 @@ def test_consenting_again_keeps_other_families_alive() -> None:
     refresh = Refresh()
     token = first_refresh_token(refresh)
     assert use(refresh_grant(refresh, Consents(consent(granted_at=NOW + 20))), token, now=NOW + 30)
+
+
+def test_a_code_names_one_resource_at_the_token_endpoint_too() -> None:
+    codes = Codes()
+    codes.add(code := opaque.new_code())
+    with pytest.raises(InvalidTarget):
+        redeem(code_grant(codes, Refresh()), code, resource="https://billing.example.com")
+    codes.add(other := opaque.new_code())
+    assert redeem(code_grant(codes, Refresh()), other, resource="HTTPS://crm.example.com")["scope"]

@@ -118,7 +118,7 @@ def _requested_scopes(raw: str | None, refuse: Refuse) -> tuple[str, ...] | None
     return tuple(dict.fromkeys(tokens))
 
 
-def _same_resource(a: str, b: str) -> bool:
+def same_resource(a: str, b: str) -> bool:
     """RFC 8707 resource URIs: scheme and host compared case-insensitively, the rest exactly."""
     pa, pb = urlsplit(a), urlsplit(b)
     return (
@@ -140,7 +140,7 @@ def _narrow(
     if resource is not None:
         if "#" in resource:
             raise refuse("invalid_target", "malformed_resource")
-        audience_name = next((n for n, uri in agent.audiences.items() if _same_resource(uri, resource)), None)
+        audience_name = next((n for n, uri in agent.audiences.items() if same_resource(uri, resource)), None)
         if audience_name is None:
             raise refuse("invalid_target", "resource_not_allowed")
     allowed = [s for s in delegation.scopes if s not in agent.never]

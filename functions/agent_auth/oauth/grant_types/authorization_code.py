@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import ClassVar
 
-from agent_auth.errors import InvalidGrant, InvalidRequest
+from agent_auth.errors import InvalidGrant, InvalidRequest, InvalidTarget
 from agent_auth.oauth.authorize.pkce import verifier_matches
-from agent_auth.oauth.authorize.request import OFFLINE_ACCESS, OPENID
+from agent_auth.oauth.authorize.request import OFFLINE_ACCESS, OPENID, same_resource
 from agent_auth.oauth.authorize.stores import CodeStore, RefreshStore
 from agent_auth.oauth.grant_types.registry import IssuingGrantType, TokenContext
 from agent_auth.oauth.operation import ClientAuthentication
@@ -68,6 +68,10 @@ class AuthorizationCodeGrant(IssuingGrantType):
             raise InvalidGrant("The authorization code is invalid", reason="redirect_uri_mismatch")
         if not verifier_matches(verifier, redeemed.code_challenge):
             raise InvalidGrant("The authorization code is invalid", reason="pkce_verifier_mismatch")
+        resources = form.get_all("resource")
+        if len(resources) > 1 or (resources and not same_resource(resources[0], redeemed.audience)):
+            # RFC 8707 §2.2: the code was issued for one audience; the token cannot name another.
+            raise InvalidTarget("The resource is not the one this code is for", reason="code_other_resource")
         if agent.delegation is None:
             raise InvalidGrant("The authorization code is invalid", reason="delegation_removed")
         offline = OFFLINE_ACCESS in redeemed.scopes and agent.delegation.offline_access
