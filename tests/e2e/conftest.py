@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,9 +54,16 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-def start_dev_server(workdir: Path, key: ClientKey, extra_args: tuple[str, ...] = ()) -> DevServer:
-    document = policy_document({"rsa": key})
-    document["agents"]["signing-agent"]["jwks"]["keys"][0].pop("kid")  # authlib signs without a kid
+def start_dev_server(
+    workdir: Path,
+    key: ClientKey,
+    extra_args: tuple[str, ...] = (),
+    document: dict[str, Any] | None = None,
+) -> DevServer:
+    """`document`: the policy to run with; by default tests/support's, with `key` for signing-agent."""
+    if document is None:
+        document = policy_document({"rsa": key})
+        document["agents"]["signing-agent"]["jwks"]["keys"][0].pop("kid")  # authlib signs without a kid
     policy_file = write_policy(workdir / "policy.yaml", document)
     process = subprocess.Popen(
         [
@@ -85,6 +93,8 @@ def start_dev_server(workdir: Path, key: ClientKey, extra_args: tuple[str, ...] 
         banner.append(line.rstrip("\n"))
         match = READY.search(line)
         if match:
+            # Keep draining the output so a chatty server never blocks on a full pipe.
+            threading.Thread(target=process.stdout.read, daemon=True).start()
             return DevServer(process, match.group(1), workdir, policy_file, key, banner)
     process.kill()
     process.wait(timeout=20)
@@ -115,3 +125,13 @@ def fetch_json(url: str) -> Any:
 
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
+
+
+@pytest.fixture
+def callback() -> Iterator[Any]:
+    """An agent's loopback redirect URI that records what the browser brings back (tests/e2e/sign_in.py)."""
+    from tests.e2e.sign_in import Callback
+
+    listener = Callback()
+    yield listener
+    listener.server.shutdown()

@@ -7,24 +7,12 @@ Needs Debian's chromium; without it the test skips with the reason, unless AGENT
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx2
 import pytest
-from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import OAuth2Client
 
-from tests.e2e.conftest import DevServer, fetch_json
-from tests.e2e.test_delegated_flow import PUBLIC_AGENT, Callback, sign_in_and_consent
-
-ALICE = "alice@example.com"
-
-
-@pytest.fixture
-def callback() -> Iterator[Callback]:
-    listener = Callback()
-    yield listener
-    listener.server.shutdown()
+from tests.e2e.conftest import DevServer
+from tests.e2e.sign_in import ALICE, PUBLIC_AGENT, Callback, delegate
 
 
 @pytest.mark.browser
@@ -32,22 +20,10 @@ def test_an_operator_lists_and_revokes_a_consent_and_its_refresh_token_stops_wor
     dev_server: DevServer, callback: Callback
 ) -> None:
     # Given alice consented to public-app (remembered) and it holds a refresh token
-    metadata = fetch_json(f"{dev_server.issuer}/.well-known/oauth-authorization-server")
-    verifier = generate_token(48)
-    client = OAuth2Client(
-        client_id=PUBLIC_AGENT,
-        token_endpoint_auth_method="none",
-        redirect_uri=callback.uri,
-        scope="offline_access crm.contacts.read",
-        code_challenge_method="S256",
+    delegated = delegate(
+        dev_server, callback, "offline_access crm.contacts.read", resource="https://crm.example.com"
     )
-    url, _ = client.create_authorization_url(
-        metadata["authorization_endpoint"], code_verifier=verifier, resource="https://crm.example.com"
-    )
-    sign_in_and_consent(dev_server, url, callback)
-    # The redirect's query, not the browser's later request for /favicon.ico
-    [answer] = [q for q in callback.queries if "code" in q]
-    token = client.fetch_token(metadata["token_endpoint"], code=answer["code"], code_verifier=verifier)
+    metadata, token = delegated.metadata, delegated.token
     assert token["refresh_token"]
 
     # When the operator lists alice's consents

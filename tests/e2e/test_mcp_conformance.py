@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import DevServer
-from tests.e2e.test_approval_browser import CHROMIUM_FLAGS, chromium
+from tests.e2e.sign_in import sign_in_and_allow
 from tests.support import ROOT
 
 TOOLS = ROOT / ".cache" / "conformance" / "node_modules" / ".bin"
@@ -37,23 +37,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def sign_in_and_allow(url: str) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page(java_script_enabled=False)
-            page.goto(url)
-            page.fill("input[name=username]", "alice@example.com")
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_load_state()
-            page.get_by_role("button", name="Allow").click()
-            page.wait_for_load_state()
-        finally:
-            browser.close()
 
 
 @pytest.mark.browser

@@ -14,12 +14,11 @@ import base64
 import hashlib
 import importlib.util
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import partial
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -38,11 +37,11 @@ from mcp.shared.auth import (
     OAuthToken,
 )
 
-from tests.e2e.conftest import BIN, READY, DevServer, _clean_env, stop_dev_server
-from tests.e2e.test_approval_browser import CHROMIUM_FLAGS, chromium
-from tests.e2e.test_delegated_flow import Callback
+from tests.e2e.conftest import DevServer, start_dev_server, stop_dev_server
+from tests.e2e.sign_in import Callback, sign_in_and_allow
+from tests.e2e.test_approval_browser import chromium
 from tests.e2e.test_mcp_conformance import free_port
-from tests.support import ROOT, policy_document, rsa_key, write_policy
+from tests.support import ROOT, policy_document, rsa_key
 
 PUBLIC_AGENT = "public-app"
 USER = "alice@example.com"
@@ -69,33 +68,6 @@ def policy_with_mcp_server(resource: str) -> dict[str, Any]:
     return document
 
 
-def start_dev_server(workdir: Path, document: dict[str, Any]) -> DevServer:
-    policy_file = write_policy(workdir / "policy.yaml", document)
-    process = subprocess.Popen(
-        [
-            *(str(BIN / "agent-auth"), "dev", "--port", "0", "--policy", str(policy_file)),
-            *("--credentials-out", "credentials.json"),
-        ],
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=_clean_env(),
-    )
-    assert process.stdout is not None
-    banner: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (line := process.stdout.readline()):
-        banner.append(line.rstrip("\n"))
-        if match := READY.search(line):
-            # Keep draining the output so a chatty server never blocks on a full pipe.
-            threading.Thread(target=process.stdout.read, daemon=True).start()
-            return DevServer(process, match.group(1), workdir, policy_file, rsa_key(), banner)
-    process.kill()
-    process.wait(timeout=20)
-    raise AssertionError("agent-auth dev did not become ready:\n" + "\n".join(banner))
-
-
 @dataclass
 class Stack:
     dev: DevServer
@@ -107,7 +79,9 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     port = free_port()
     resource = f"http://127.0.0.1:{port}/mcp"
-    dev = start_dev_server(tmp_path_factory.mktemp("mcp-sdk"), policy_with_mcp_server(resource))
+    dev = start_dev_server(
+        tmp_path_factory.mktemp("mcp-sdk"), rsa_key(), document=policy_with_mcp_server(resource)
+    )
     try:
         app = EXAMPLE.build(dev.issuer, resource).streamable_http_app(host="127.0.0.1")
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -185,24 +159,6 @@ async def call_whoami(
     return str(content.text)  # type: ignore[union-attr]
 
 
-def sign_in_and_allow(url: str) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page(java_script_enabled=False)
-            page.goto(url)
-            page.fill("input[name=username]", USER)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_load_state()
-            assert "Read notes" in page.content()
-            page.get_by_role("button", name="Allow").click()
-            page.wait_for_load_state()
-        finally:
-            browser.close()
-
-
 def form(request: httpx2.Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
 
@@ -215,15 +171,10 @@ def test_the_mcp_sdk_client_signs_the_user_in_and_calls_a_tool_with_the_token(st
 
     async def redirect_handler(url: str) -> None:
         authorize_urls.append(url)
-        await anyio.to_thread.run_sync(sign_in_and_allow, url)
-
-    def response() -> dict[str, str]:
-        # The authorization response, not the browser's later favicon request.
-        [query] = [q for q in callback.queries if "state" in q]
-        return query
+        await anyio.to_thread.run_sync(partial(sign_in_and_allow, url, user=USER, expect=("Read notes",)))
 
     async def callback_handler() -> AuthorizationCodeResult:
-        return AuthorizationCodeResult.model_validate(response())
+        return AuthorizationCodeResult.model_validate(callback.answer())
 
     try:
         answer = anyio.run(call_whoami, stack, callback.uri, redirect_handler, callback_handler)
@@ -247,7 +198,7 @@ def test_the_mcp_sdk_client_signs_the_user_in_and_calls_a_tool_with_the_token(st
     digest = hashlib.sha256(exchange["code_verifier"].encode()).digest()
     assert base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == asked["code_challenge"]
     # RFC 9207: the response carried our issuer, which the SDK compared with our metadata's.
-    assert response()["iss"] == stack.dev.issuer
+    assert callback.answer()["iss"] == stack.dev.issuer
     # The tool call carried the token, issued for the MCP server and no other.
     bearers = {r.headers.get("authorization") for r in stack.sent if r.url.path == "/mcp"}
     [bearer] = bearers - {None}

@@ -88,10 +88,6 @@ def request_from_item(item: dict[str, Any]) -> AccessRequest:
     )
 
 
-def request_to_data(request: AccessRequest) -> dict[str, Any]:
-    return to_plain(request)
-
-
 def grant_from_item(item: dict[str, Any]) -> JitGrant:
     return JitGrant(
         grant_id=str(item["grant_id"]),

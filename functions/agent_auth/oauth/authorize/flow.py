@@ -414,7 +414,6 @@ class _Record:
     audience: str | None = None
     decision: str = "deny"
     reason: str | None = None
-    details: tuple[tuple[str, str], ...] = ()
 
     def about(self, request: ValidatedRequest) -> _Record:
         return replace(self, scope=" ".join(request.scopes), audience=request.audience)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import ClassVar
 
+from agent_auth import schema
 from agent_auth.errors import InvalidGrant, InvalidRequest, InvalidTarget
 from agent_auth.oauth.authorize.pkce import verifier_matches
 from agent_auth.oauth.authorize.request import OFFLINE_ACCESS, OPENID, same_resource
@@ -36,8 +37,8 @@ class AuthorizationCodeGrant(IssuingGrantType):
     # CodeTable.redeem_code / get_code (UpdateItem, GetItem); RefreshTable.put_family / revoke_family
     # through the transaction (PutItem, UpdateItem).
     table_access: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        "codes": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
-        "refresh": ("dynamodb:PutItem", "dynamodb:UpdateItem"),
+        schema.CODES.logical_name: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+        schema.REFRESH.logical_name: ("dynamodb:PutItem", "dynamodb:UpdateItem"),
     }
 
     def __init__(

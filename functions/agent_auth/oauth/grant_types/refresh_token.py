@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import ClassVar
 
+from agent_auth import schema
 from agent_auth.errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget
 from agent_auth.oauth.authorize.stores import ConsentStore, RefreshStore
 from agent_auth.oauth.grant_types.registry import IssuingGrantType, TokenContext
@@ -30,8 +31,8 @@ class RefreshTokenGrant(IssuingGrantType):
     client_authentication: ClassVar[ClientAuthentication] = ClientAuthentication.PUBLIC_ALLOWED
     # RefreshTable.get_family / rotate / revoke_family; ConsentTable.get_consent.
     table_access: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        "refresh": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
-        "consents": ("dynamodb:GetItem",),
+        schema.REFRESH.logical_name: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+        schema.CONSENTS.logical_name: ("dynamodb:GetItem",),
     }
 
     def __init__(
