@@ -9,11 +9,11 @@ CONFORMANCE := .cache/conformance/node_modules/.bin/conformance
 
 .PHONY: dev test lint typecheck unit bench synth clean conformance-tools
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml sdk/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "agent-auth needs Python 3.11 or later: make PYTHON=python3.12")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,infra]"
+	$(BIN)/pip install --quiet -e ".[dev,infra]" -e sdk
 	@touch $@
 
 dev: $(INSTALLED)
@@ -31,8 +31,8 @@ $(CONFORMANCE):
 		node@22 @modelcontextprotocol/conformance@0.2.0-alpha.12
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check functions infra tests bench
-	$(BIN)/ruff format --check functions infra tests bench
+	$(BIN)/ruff check functions infra tests bench sdk examples
+	$(BIN)/ruff format --check functions infra tests bench sdk examples
 	PYTHONPATH=functions:infra $(BIN)/lint-imports
 
 typecheck: $(INSTALLED)

@@ -2,8 +2,9 @@
 
 It publishes RFC 9728 protected-resource metadata naming agent-auth as its authorization server, so an
 MCP client (the SDK's `OAuthClientProvider`, for one) discovers where to sign the user in, and it
-verifies each bearer token offline (RFC 9068): the issuer's keys are fetched once, only RS256 is
-accepted, the header's `typ` must be `at+jwt`, `iss` must be the issuer and `aud` this server.
+verifies each bearer token offline with the SDK's `Verifier` (agent_auth_sdk, RFC 9068): the issuer's
+keys are fetched once, each key's algorithm is pinned, the header's `typ` must be `at+jwt`, `iss` must be
+the issuer and `aud` this server.
 
 Try it with `agent-auth dev`: add an audience for this server to the policy, give a user a role with
 its scope and list the scope in a public agent's `delegation.scopes`:
@@ -19,58 +20,22 @@ then run `python examples/mcp_server.py --issuer http://127.0.0.1:<dev port> --p
 from __future__ import annotations
 
 import argparse
-import json
-import urllib.request
-from typing import Any
 
-import jwt
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 
+from agent_auth_sdk import Verifier
+from agent_auth_sdk.mcp_verifier import McpTokenVerifier
+
 SCOPE = "notes.read"
-
-
-class AccessTokenVerifier:
-    """The SDK's `TokenVerifier`: an agent-auth access token, checked without calling agent-auth."""
-
-    def __init__(self, issuer: str, resource: str) -> None:
-        self.issuer, self.resource = issuer, resource
-        with urllib.request.urlopen(f"{issuer}/jwks.json", timeout=10) as response:  # noqa: S310
-            self.keys = jwt.PyJWKSet.from_dict(json.loads(response.read()))
-
-    async def verify_token(self, token: str) -> AccessToken | None:
-        try:
-            header = jwt.get_unverified_header(token)
-            if header.get("typ") != "at+jwt":  # RFC 9068 §4: not an ID token or another JWT
-                return None
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self.keys[header["kid"]].key,
-                algorithms=["RS256"],  # pinned: never taken from the token
-                issuer=self.issuer,
-                audience=self.resource,
-                options={"require": ["iss", "aud", "exp", "sub", "client_id"]},
-            )
-        except (jwt.PyJWTError, KeyError):
-            return None
-        return AccessToken(
-            token=token,
-            client_id=claims["client_id"],
-            scopes=str(claims.get("scope", "")).split(),
-            expires_at=claims["exp"],
-            resource=self.resource,
-            subject=claims["sub"],
-            claims=claims,
-        )
 
 
 def build(issuer: str, resource: str) -> MCPServer:
     """The server for `resource` (its own URL, ending in /mcp), trusting tokens from `issuer`."""
     server = MCPServer(
         "notes",
-        token_verifier=AccessTokenVerifier(issuer, resource),
+        token_verifier=McpTokenVerifier(Verifier(issuer, resource)),
         # Validated from plain strings so a path-less issuer keeps no trailing slash (RFC 8414 §3.3).
         auth=AuthSettings.model_validate(
             {
