@@ -1,5 +1,5 @@
 """Measure performance targets 1, 2, 3, 5 and 8 (docs/performance.md) for the token endpoint, 4 for
-scale and 9 for the audit trail.
+scale, 6 for the SDK verifier and 9 for the audit trail.
 
     .venv/bin/python bench/run.py                # progress on stderr, a summary table on stdout
     .venv/bin/python bench/run.py --json         # the same figures as JSON on stdout
@@ -25,6 +25,7 @@ import enumeration
 import loopback
 import overhead
 import scale
+import verifier
 from common import BenchEnv, TargetResult, log, machine
 
 
@@ -34,6 +35,7 @@ def run_all(with_audit: bool = True) -> list[TargetResult]:
     log("starting the development environment (moto in process, tables, key, policy, HTTP server)")
     with BenchEnv() as env:
         results = calls.run(env) + overhead.run(env) + results + enumeration.run(env) + loopback.run(env)
+        results += verifier.run(env)
         # Last in this environment: it writes 10,000 agents and 1,000 grants into its tables.
         results += scale.run(env)
     if with_audit:
