@@ -6,6 +6,7 @@ keeps HTTP libraries optional, and lets tests hand in an httpx2 client on a `Moc
 
 from __future__ import annotations
 
+import inspect
 import json
 import urllib.error
 import urllib.parse
@@ -99,5 +100,7 @@ def transport_for(http: Any) -> Transport:
     if http is None:
         return UrllibTransport()
     if hasattr(http, "request") and hasattr(http, "headers"):
+        if inspect.iscoroutinefunction(http.request):
+            raise TypeError("http= takes a synchronous client (httpx.Client / httpx2.Client)")
         return HttpxTransport(http)
     return http  # type: ignore[no-any-return]

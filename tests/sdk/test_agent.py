@@ -437,3 +437,8 @@ def test_a_token_without_expires_in_is_not_reused() -> None:
     agent.token()
     agent.token()
     assert server.counts["POST /token"] == 2
+
+
+def test_an_async_client_is_refused_as_the_agents_transport() -> None:
+    with pytest.raises(TypeError, match="synchronous"):
+        AgentAuth(ISSUER, "support-bot", client_secret="s", http=httpx2.AsyncClient())
