@@ -57,6 +57,9 @@ class _Slot:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.token: Token | None = None
+        self.attempts = 0
+        self.error: BaseException | None = None
+        """How the last attempt failed: callers that waited for it share the failure, not retry it."""
 
 
 class TokenCache:
@@ -79,7 +82,7 @@ class TokenCache:
             return token
         with self._guard:
             slot = self._slots.setdefault(key, _Slot())
-        current = slot.token
+        current, attempts = slot.token, slot.attempts
         usable = current is not None and self._clock() < current.expires_at - EXPIRY_MARGIN
         if not slot.lock.acquire(blocking=not usable):
             assert current is not None
@@ -88,8 +91,17 @@ class TokenCache:
             token = self.fresh(key)
             if token is not None:
                 return token  # renewed while we waited for the lock
-            token = fetch()
-            slot.token = token
+            if slot.attempts != attempts and slot.error is not None:
+                raise slot.error  # the attempt we waited for failed: one request, one failure for all
+            try:
+                token = fetch()
+            except BaseException as exc:
+                slot.error = exc
+                raise
+            else:
+                slot.token, slot.error = token, None
+            finally:
+                slot.attempts += 1  # counted when done: whoever read the old count waited for this one
             return token
         finally:
             slot.lock.release()

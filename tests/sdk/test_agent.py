@@ -442,3 +442,32 @@ def test_a_token_without_expires_in_is_not_reused() -> None:
 def test_an_async_client_is_refused_as_the_agents_transport() -> None:
     with pytest.raises(TypeError, match="synchronous"):
         AgentAuth(ISSUER, "support-bot", client_secret="s", http=httpx2.AsyncClient())
+
+
+def test_callers_waiting_on_a_failed_request_share_its_failure() -> None:
+    # Given a token endpoint that is slow and then fails
+    def failing(request: httpx2.Request) -> httpx2.Response:
+        time.sleep(0.2)
+        return oauth_error("temporarily_unavailable", "Service temporarily unavailable", 503)
+
+    server = FakeServer(routes={"/token": failing})
+    agent = AgentAuth(ISSUER, "support-bot", client_secret="s", http=server.client())
+    errors: list[str] = []
+
+    def call() -> None:
+        try:
+            agent.token("crm.contacts.read")
+        except OAuthError as exc:
+            errors.append(exc.error)
+
+    threads = [threading.Thread(target=call) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Then the outage cost one request, not sixteen, and every caller saw the OAuth error
+    assert server.counts["POST /token"] == 1 and errors == ["temporarily_unavailable"] * 16
+    # And the next call tries again
+    with pytest.raises(OAuthError):
+        agent.token("crm.contacts.read")
+    assert server.counts["POST /token"] == 2
