@@ -14,7 +14,8 @@ its scope and list the scope in a public agent's `delegation.scopes`:
         uri: http://127.0.0.1:8931/mcp     # plain http is allowed on loopback only
         scopes: {notes.read: Read notes}
 
-then run `python examples/mcp_server.py --issuer http://127.0.0.1:<dev port> --port 8931`.
+then run `python examples/mcp_server.py --issuer http://127.0.0.1:<dev port> --port 8931`. Agents that
+call it with their own tokens (client credentials, as examples/agent.py does) need a role with the scope.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from typing import Any
 
 import httpx2
@@ -171,3 +172,28 @@ def test_mcp_token_verifier(valid: bool) -> None:
         assert answer.scopes == ["crm.contacts.read"]
     else:
         assert answer is None
+
+
+def test_one_auth_object_serves_httpx_and_httpx2_when_both_are_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an `httpx` next to httpx2 (a stand-in here: only httpx2 is installed in this environment)
+    import types
+
+    from agent_auth_sdk import http_auth
+
+    httpx = types.ModuleType("httpx")
+
+    class Auth:
+        requires_request_body = False
+
+    httpx.Auth = Auth  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "httpx", httpx)
+    http_auth._bearer_class.cache_clear()
+    try:
+        agent, _ = agent_with_tokens("first")
+        auth = agent.auth(resource=API)
+        # Then the one object is an Auth of both, so each library uses its flows
+        assert isinstance(auth, Auth) and isinstance(auth, httpx2.Auth)
+    finally:
+        http_auth._bearer_class.cache_clear()
