@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent_auth_sdk.discovery import discover, endpoint
 from agent_auth_sdk.errors import AgentAuthError, InsufficientScope, InvalidToken
@@ -33,7 +33,6 @@ ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 """RFC 9068 §4: compared case-insensitively; an ID token or any other JWT we sign is never accepted."""
 SKEW = 60
 MAX_TOKEN_BYTES = 16384
-P = ParamSpec("P")
 R = TypeVar("R")
 
 
