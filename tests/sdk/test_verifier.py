@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -22,6 +23,13 @@ class Monotonic:
 
     def __call__(self) -> float:
         return self.now
+
+
+@dataclass(frozen=True)
+class FromNow:
+    """A time relative to when the test runs, not to when the parameters were collected."""
+
+    seconds: int
 
 
 def verifier_for(server: FakeServer, **kwargs: Any) -> Verifier:
@@ -59,11 +67,11 @@ def test_an_agents_own_token_is_not_delegated() -> None:
         ({"iss": "https://evil.example.com"}, {}, "another issuer"),
         ({"aud": "https://billing.example.com"}, {}, "another audience"),
         ({"aud": None}, {}, "another audience"),
-        ({"exp": int(time.time()) - 61}, {}, "expired"),
+        ({"exp": FromNow(-61)}, {}, "expired"),
         ({"exp": None}, {}, "no expiry"),
         ({"exp": True}, {}, "no expiry"),
-        ({"nbf": int(time.time()) + 120}, {}, "not valid yet"),
-        ({"iat": int(time.time()) + 120}, {}, "not valid yet"),
+        ({"nbf": FromNow(120)}, {}, "not valid yet"),
+        ({"iat": FromNow(120)}, {}, "not valid yet"),
         ({"client_id": None}, {}, "no subject or client"),
         ({"sub": None}, {}, "no subject or client"),
         ({"act": {"no": "sub"}}, {}, "act"),
@@ -76,7 +84,8 @@ def test_an_agents_own_token_is_not_delegated() -> None:
 )
 def test_refused(overrides: dict[str, Any], headers: dict[str, Any], why: str) -> None:
     server = FakeServer()
-    token = server.access_token(headers=headers, **overrides)
+    claims = {k: int(time.time()) + v.seconds if isinstance(v, FromNow) else v for k, v in overrides.items()}
+    token = server.access_token(headers=headers, **claims)
     with pytest.raises(InvalidToken, match=why) as caught:
         verifier_for(server).verify(token)
     assert caught.value.status == 401 and caught.value.error == "invalid_token"
