@@ -89,12 +89,11 @@ class _Subject:
 
 class TokenExchangeGrant(IssuingGrantType):
     grant_type: ClassVar[str] = TOKEN_EXCHANGE
-    # AgentTable.get_client (the subject's and the origin's agents), get_users; ConsentTable.get_consent;
-    # ReplayTable.remember_once (a trusted issuer's jti).
+    # ConsentTable.get_consent. AgentTable.get_client / get_users (the subject's and the origin's agents,
+    # the users) and ReplayTable.remember_once (a trusted issuer's jti) use what every client endpoint
+    # already holds for client authentication (GetItem on agents, PutItem on replay markers).
     table_access: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        schema.AGENTS.logical_name: ("dynamodb:GetItem",),
         schema.CONSENTS.logical_name: ("dynamodb:GetItem",),
-        schema.REPLAY.logical_name: ("dynamodb:PutItem",),
     }
 
     def __init__(
