@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -23,7 +23,7 @@ import pytest
 
 from tests.e2e.conftest import DevServer, start_dev_server, stop_dev_server
 from tests.e2e.sign_in import ALICE, Callback, delegate
-from tests.support import policy_document, rsa_key, write_policy
+from tests.support import ROOT, policy_document, rsa_key, write_policy
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
@@ -96,13 +96,26 @@ def two_hops_then_refused(server: DevServer, subject: str, subject_type: str) ->
     body_a = first.json()
     assert body_a["issued_token_type"] == ACCESS_TOKEN and "refresh_token" not in body_a
     a = claims(body_a["access_token"])
-    second = post_exchange(server, "agent-b", body_a["access_token"], ACCESS_TOKEN, resource=MAIL)
-    assert second.status_code == 200, second.text
-    b = claims(second.json()["access_token"])
-    third = post_exchange(server, "agent-c", second.json()["access_token"], ACCESS_TOKEN, resource=MAIL)
+    # The second hop as docs/token-exchange.md shows it, with authlib
+    creds = server.credentials["agent-b"]
+    second = documented_exchange()(
+        f"{server.issuer}/token", creds["client_id"], creds["client_secret"], body_a["access_token"], MAIL
+    )
+    assert second["issued_token_type"] == ACCESS_TOKEN
+    b = claims(second["access_token"])
+    third = post_exchange(server, "agent-c", second["access_token"], ACCESS_TOKEN, resource=MAIL)
     assert third.status_code == 400 and third.json()["error"] == "invalid_request", third.text
     assert "access_token" not in third.json()
     return a, b
+
+
+def documented_exchange() -> Callable[..., dict[str, Any]]:
+    """The `exchange` function of docs/token-exchange.md's authlib example, run as written."""
+    text = (ROOT / "docs" / "token-exchange.md").read_text()
+    [block] = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    namespace: dict[str, Any] = {}
+    exec(compile(block, "docs/token-exchange.md", "exec"), namespace)
+    return namespace["exchange"]  # type: ignore[no-any-return]
 
 
 def assert_chain(subject: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> None:
