@@ -13,23 +13,33 @@ tokens are still in circulation, the rotation overlap included.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent_auth.adapters.http_client import UrllibHttpClient
 from agent_auth.errors import DependencyFailure
-from agent_auth.oauth.upstream.relying_party import UpstreamUnavailable
+
+if TYPE_CHECKING:
+    from agent_auth.adapters.http_client import UrllibHttpClient
 
 MAX_JWKS_BYTES = 64 * 1024
 TIMEOUT_SECONDS = 2.0
 
 
 class HttpsJwksFetcher:
-    """ports.KeyFetcher over the strict client; every failure is a DependencyFailure (a 503)."""
+    """ports.KeyFetcher over the strict client; every failure is a DependencyFailure (a 503).
+
+    The client (and its TLS context) is made on the first fetch: only an exchange pays for it, never
+    the token function's cold start (performance target 3)."""
 
     def __init__(self, http: UrllibHttpClient | None = None) -> None:
-        self._http = http or UrllibHttpClient(timeout=TIMEOUT_SECONDS, max_bytes=MAX_JWKS_BYTES)
+        self._http = http
 
     def fetch_jwks(self, uri: str, refresh: bool = False) -> dict[str, Any]:
+        from agent_auth.oauth.upstream.relying_party import UpstreamUnavailable
+
+        if self._http is None:
+            from agent_auth.adapters.http_client import UrllibHttpClient
+
+            self._http = UrllibHttpClient(timeout=TIMEOUT_SECONDS, max_bytes=MAX_JWKS_BYTES)
         try:
             return self._http.get_json(uri)
         except UpstreamUnavailable as exc:
@@ -37,7 +47,8 @@ class HttpsJwksFetcher:
 
 
 class PublishedJwks:
-    """tokens.validator.PublishedKeys: our own /jwks.json, fetched once per execution environment."""
+    """tokens.validator.PublishedKeys: our own /jwks.json (the validator keeps what it parsed, so once
+    per execution environment)."""
 
     def __init__(self, issuer: str, fetcher: HttpsJwksFetcher | None = None) -> None:
         self._uri = issuer.rstrip("/") + "/jwks.json"
