@@ -420,3 +420,17 @@ def test_keycloak_52691_act_checks_hold_on_every_path(h: Harness) -> None:
         subject(h.idp.token(may_act={"sub": "mailer"}, jti="j2"), JWT_TYPE, resource=CRM, **actor),
     ):
         assert h.refused("front", params)[1].reason == "may_act_names_another_agent"
+
+
+def test_the_audit_trail_keeps_ids_never_tokens(h: Harness) -> None:
+    # Given an exchange of our token and one of a trusted issuer's
+    ours, theirs = h.user_token(), h.idp.token(jti="their-jti-1")
+    issued = h.exchange("front", ours, resource=CRM).response["access_token"]
+    h.exchange("front", theirs, subject_token_type=JWT_TYPE, resource=CRM)
+    trail = repr([r.to_dict() for r in h.audit.records])
+    # Then no token is in the trail, and a trusted issuer's jti only as a hash
+    assert ours not in trail and theirs not in trail and str(issued) not in trail
+    assert "their-jti-1" not in trail
+    external = h.audit.records[-1].details["exchange"]
+    assert external["subject_token_id"].startswith("sha256:") and "subject_client" not in external
+    assert external["subject_issuer"] == IDP

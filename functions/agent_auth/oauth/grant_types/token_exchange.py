@@ -149,16 +149,7 @@ class TokenExchangeGrant(IssuingGrantType):
             act=nested_act(chain),
             extra={ORIGIN_CLAIM: origin},
             user=subject.user,
-            details={
-                "exchange": {
-                    "subject_issuer": str(subject.claims.get("iss")),
-                    "subject_token_id": _token_id(subject),
-                    "subject_client": str(subject.claims.get("client_id") or subject.origin_client),
-                    "subject_expires_at": subject.expires_at,
-                    "origin": origin,
-                    "target": name,
-                }
-            },
+            details={"exchange": _audited(subject, origin, name)},
         )
 
     def issue(self, context: TokenContext, issuance: Issuance) -> IssuedToken:
@@ -339,8 +330,20 @@ def _target(form: Form, rules: ExchangeRules) -> tuple[str, ExchangeAudience]:
     raise InvalidTarget("The resource is not allowed for this client", reason="exchange_target_not_allowed")
 
 
-def _token_id(subject: _Subject) -> str:
-    """For the audit trail: our token's jti; a trusted issuer's jti only as a hash."""
+def _audited(subject: _Subject, origin: Mapping[str, str], target: str) -> dict[str, object]:
+    """What the audit record keeps of the subject token: ids, never the token. Our token's jti and
+    client; a trusted issuer's jti only as a hash (it is theirs, and may be guessable)."""
+    details: dict[str, object] = {
+        "subject_issuer": subject.origin_issuer if subject.external else str(subject.claims.get("iss")),
+        "subject_expires_at": subject.expires_at,
+        "origin": dict(origin),
+        "target": target,
+    }
     if subject.external is None:
-        return str(subject.claims.get("jti"))
-    return "sha256:" + hashlib.sha256(subject.external.jti.encode()).hexdigest()[:16]
+        details["subject_token_id"] = str(subject.claims.get("jti"))
+        details["subject_client"] = str(subject.claims.get("client_id"))
+    else:
+        details["subject_token_id"] = (
+            "sha256:" + hashlib.sha256(subject.external.jti.encode()).hexdigest()[:16]
+        )
+    return details
