@@ -111,11 +111,17 @@ class Published:
     """Our own published keys (PublishedKeys), from the local signer."""
 
     def __init__(self, signer: LocalSigner) -> None:
+        self.keys: list[dict[str, Any]] = []
+        self.reads = 0
+        self.publish(signer)
+
+    def publish(self, signer: LocalSigner) -> None:
         der = signer.key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-        self._jwks = {"keys": [jose.public_jwk_from_der(der, signer.alg, signer.kid)]}
+        self.keys.append(jose.public_jwk_from_der(der, signer.alg, signer.kid))
 
     def jwks(self) -> dict[str, Any]:
-        return self._jwks
+        self.reads += 1
+        return {"keys": list(self.keys)}
 
 
 class Revocations:
@@ -205,13 +211,14 @@ class Harness:
         self.agents = FakeClients(*items)
         self.users = Users(directory)
         self.issuer = TokenIssuer(issuer=ISSUER, signer=self.signer, lifetime=3600)
+        self.published = Published(self.signer)
         self.consents.give("front", CRM, "crm.read", "crm.write")
         self.consents.give("outsider", CRM, "crm.read")
         self.consents.give("plain", CRM, "crm.read")
         self.grant = TokenExchangeGrant(
             self.issuer,
             issuer_url=ISSUER,
-            own_keys=Published(self.signer),
+            own_keys=self.published,
             revocations=self.revocations,
             trusted_keys=self.idp,
             agents=self.agents,

@@ -434,3 +434,23 @@ def test_the_audit_trail_keeps_ids_never_tokens(h: Harness) -> None:
     external = h.audit.records[-1].details["exchange"]
     assert external["subject_token_id"].startswith("sha256:") and "subject_client" not in external
     assert external["subject_issuer"] == IDP
+
+
+def test_a_signing_key_published_since_our_keys_were_read_is_found_within_a_minute(h: Harness) -> None:
+    # Given the grant has read our published keys
+    h.exchange("front", h.user_token(), resource=CRM)
+    assert h.published.reads == 1
+    # When a rotated key is published and signs alice's next token
+    rotated = LocalSigner()
+    rotated.kid = "rotated"
+    h.published.publish(rotated)
+    token = TokenIssuer(issuer=ISSUER, signer=rotated, lifetime=600).issue(
+        Issuance(ALICE, "front", CRM, ("crm.read",)), NOW
+    )
+    # Then within the first minute the keys are not read again (an unknown kid cannot flood)
+    assert h.refused("front", subject(token.token, resource=CRM))[1].reason == "subject_token_unknown_kid"
+    assert h.published.reads == 1
+    # And after it they are, and the token is accepted
+    h.clock.advance(61)
+    assert h.exchange("front", token.token, resource=CRM).user == ALICE
+    assert h.published.reads == 2
