@@ -10,8 +10,15 @@ from agent_auth.jit.polling import AccessRequestGrant
 from agent_auth.oauth.grant_types.authorization_code import AuthorizationCodeGrant
 from agent_auth.oauth.grant_types.client_credentials import ClientCredentialsGrant
 from agent_auth.oauth.grant_types.refresh_token import RefreshTokenGrant
+from agent_auth.oauth.grant_types.token_exchange import TokenExchangeGrant
 
-GRANT_TYPES = (ClientCredentialsGrant, AccessRequestGrant, AuthorizationCodeGrant, RefreshTokenGrant)
+GRANT_TYPES = (
+    ClientCredentialsGrant,
+    AccessRequestGrant,
+    AuthorizationCodeGrant,
+    RefreshTokenGrant,
+    TokenExchangeGrant,
+)
 
 
 def grant_type_names() -> tuple[str, ...]:

@@ -55,6 +55,8 @@ class Agent:
     secret_rotated_at: str | None = None
     delegation: Delegation | None = None
     """Acting for users (authorization code); None when the agent may not."""
+    exchange: ExchangeRules | None = None
+    """On-behalf-of token exchange (RFC 8693); None when the agent may not exchange tokens."""
     auth_locked_until: int | None = None
     """Set by too many failed authentications (oauth/throttle.py): until then every attempt is refused.
     Runtime state on the agent item, never written by `apply`; `secret rotate` clears it."""
@@ -262,3 +264,39 @@ class Consent:
     withdrawn_at: int | None = None
     """The last time an operator withdrew this consent: refresh families from before it stay ended,
     even after the user consents again."""
+
+
+# --- On-behalf-of token exchange (RFC 8693) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """An external issuer whose users' JWTs may be exchanged (policy: trusted_issuers)."""
+
+    issuer: str
+    """Compared exactly with the token's `iss`."""
+    jwks_uri: str
+    audience: str
+    """The `aud` the token must name."""
+    user_claim: str
+    """The claim that names the user, as the policy's `users` does (an email address)."""
+    algorithms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExchangeAudience:
+    uri: str
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ExchangeRules:
+    """What an agent may exchange (policy: agents.NAME.exchange), with every trusted issuer, in one read."""
+
+    audiences: Mapping[str, ExchangeAudience]
+    """Audience name -> its URI and scopes: the targets the agent may ask for."""
+    from_agents: frozenset[str]
+    """Agents whose tokens it may exchange, besides its own."""
+    max_chain: int
+    """The deepest nested `act` a token it receives may carry."""
+    trusted_issuers: tuple[TrustedIssuer, ...] = ()

@@ -31,6 +31,7 @@ from agent_auth.oauth.grant_types.authorization_code import AuthorizationCodeGra
 from agent_auth.oauth.grant_types.client_credentials import ClientCredentialsGrant
 from agent_auth.oauth.grant_types.refresh_token import RefreshTokenGrant
 from agent_auth.oauth.grant_types.registry import GrantType, GrantTypeRegistry
+from agent_auth.oauth.grant_types.token_exchange import TokenExchangeGrant
 from agent_auth.oauth.operation import ClientOperation
 from agent_auth.oauth.throttle import FailureThrottle, ThrottleLimits
 from agent_auth.oauth.token_endpoint import TokenOperation
@@ -62,7 +63,7 @@ def audit_log(settings: Settings, clients: AwsClients) -> AuditTable:
 
 
 def grant_type_registry(
-    settings: Settings, signer: Signer, clients: AwsClients | None = None
+    settings: Settings, signer: Signer, clients: AwsClients | None = None, clock: Clock | None = None
 ) -> GrantTypeRegistry:
     clients = clients or AwsClients(settings.region)
     issuer = TokenIssuer(issuer=settings.issuer, signer=signer, lifetime=settings.token_lifetime)
@@ -81,9 +82,33 @@ def grant_type_registry(
         RefreshTokenGrant: lambda: RefreshTokenGrant(
             issuer, refresh=refresh, consents=consents, transaction=transaction
         ),
+        TokenExchangeGrant: lambda: token_exchange_grant(settings, clients, issuer, clock),
     }
     # One builder per entry of the catalog: a grant type added there and not here fails at startup.
     return GrantTypeRegistry(*(builders[grant_type]() for grant_type in GRANT_TYPES))
+
+
+def token_exchange_grant(
+    settings: Settings, clients: AwsClients, issuer: TokenIssuer, clock: Clock | None = None
+) -> TokenExchangeGrant:
+    """On-behalf-of (RFC 8693). The revocation store plugs in at `revocations` (token lifecycle); until
+    it exists, a subject token is refused when expired or when its agent no longer exists."""
+    from agent_auth.adapters.jwks_http import HttpsJwksFetcher, PublishedJwks
+
+    agents = AgentTable(clients.dynamodb, settings.agents_table)
+    fetcher = HttpsJwksFetcher()
+    return TokenExchangeGrant(
+        issuer,
+        issuer_url=settings.issuer,
+        own_keys=PublishedJwks(settings.issuer, fetcher),
+        revocations=None,
+        trusted_keys=fetcher,
+        agents=agents,
+        users=agents,
+        consents=ConsentTable(clients.dynamodb, settings.consents_table),
+        replay=ReplayTable(clients.dynamodb, settings.replay_table),
+        clock=clock or default_clock(),
+    )
 
 
 def failure_throttle(
@@ -124,8 +149,9 @@ def token_endpoint(
     settings: Settings, clients: AwsClients, clock: Clock | None = None, signer: Signer | None = None
 ) -> ClientEndpoint:
     signer = signer or KmsSigner(clients.kms, settings.signing_key_arn, settings.signing_alg)
-    operation = TokenOperation(grant_type_registry(settings, signer, clients))
-    return _client_endpoint(settings, clients, clock or default_clock(), operation)
+    clock = clock or default_clock()
+    operation = TokenOperation(grant_type_registry(settings, signer, clients, clock))
+    return _client_endpoint(settings, clients, clock, operation)
 
 
 def access_request_endpoint(

@@ -36,6 +36,7 @@ def test_metadata_lists_only_what_is_supported(deployment: Deployment, event: st
             "urn:agent-auth:grant-type:access-request",
             "authorization_code",
             "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
         ],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

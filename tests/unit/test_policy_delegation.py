@@ -334,31 +334,24 @@ def test_a_public_agent_has_no_keys() -> None:
     assert "agents.cli.auth: keys are only used with private_key_jwt, not none" in message
 
 
-# --- keys of features that are not built ----------------------------------------------------------------
+# --- token exchange keys, now built (they were refused while it was not) ------------------------------
 
 
-def test_exchange_is_refused_until_token_exchange_exists() -> None:
+def test_exchange_is_accepted_now_that_token_exchange_exists() -> None:
     text = BASE.replace(
         "    roles: [reader]\n", "    roles: [reader]\n    exchange:\n      audiences: [crm]\n"
     )
-    message = one_problem(text)
-    assert message == (
-        f"policy.yaml:{line_of(text, 'exchange:')}: agents.bot.exchange: not supported yet: token exchange "
-        "is not built; remove the key. Fix: delete `exchange:` and what it holds; it is accepted once "
-        "token exchange exists"
-    )
+    compiled = compile_policy(parse_policy("policy.yaml", text))
+    assert compiled.agents["bot"]["exchange"]["audiences"]["crm"]["uri"] == "https://crm.example.com"
 
 
 @pytest.mark.parametrize(
-    "value", ["[]", "\n  - {issuer: https://idp.example.com, jwks_uri: https://idp.example.com/keys}"]
+    "value",
+    ["[]", "\n  - {issuer: https://idp.example.com, jwks_uri: https://idp.example.com/keys, audience: x}"],
 )
-def test_trusted_issuers_are_refused_until_token_exchange_exists(value: str) -> None:
+def test_trusted_issuers_are_accepted_now_that_token_exchange_exists(value: str) -> None:
     text = BASE.replace("agents:\n", f"trusted_issuers: {value}\nagents:\n")
-    message = one_problem(text)
-    assert message.startswith(
-        f"policy.yaml:{line_of(text, 'trusted_issuers')}: trusted_issuers: not supported yet:"
-    )
-    assert "token exchange is not built; remove the key" in message
+    assert parse_policy("policy.yaml", text).trusted_issuers is not None
 
 
 def test_a_users_change_is_planned() -> None:

@@ -10,10 +10,13 @@ from agent_auth.records import (
     AuthorizationCode,
     Consent,
     Delegation,
+    ExchangeAudience,
+    ExchangeRules,
     JitGrant,
     JitRule,
     RefreshFamily,
     SignIn,
+    TrustedIssuer,
     UserDirectory,
     UserSession,
     to_plain,
@@ -46,6 +49,7 @@ def agent_from_item(item: dict[str, Any]) -> Agent:
         secret_hash=item.get("secret_hash"),
         secret_rotated_at=item.get("secret_rotated_at"),
         delegation=delegation_from_item(item.get("delegation")),
+        exchange=exchange_from_item(item.get("exchange")),
         auth_locked_until=int(item["auth_locked_until"]) if item.get("auth_locked_until") else None,
     )
 
@@ -62,6 +66,30 @@ def delegation_from_item(data: dict[str, Any] | None) -> Delegation | None:
         # Anything else than "remember" asks every time: an unreadable value never skips consent.
         consent="remember" if consent == "remember" else "every_time",
         scope_audiences=dict(data.get("scope_audiences") or {}),
+    )
+
+
+def exchange_from_item(data: dict[str, Any] | None) -> ExchangeRules | None:
+    """The agent item's `exchange` map (policy/compiler._exchange_item); absent: no exchange."""
+    if not data:
+        return None
+    return ExchangeRules(
+        audiences={
+            str(name): ExchangeAudience(uri=str(a["uri"]), scopes=frozenset(a.get("scopes") or ()))
+            for name, a in (data.get("audiences") or {}).items()
+        },
+        from_agents=frozenset(data.get("from") or ()),
+        max_chain=int(data.get("max_chain") or 1),
+        trusted_issuers=tuple(
+            TrustedIssuer(
+                issuer=str(t["issuer"]),
+                jwks_uri=str(t["jwks_uri"]),
+                audience=str(t["audience"]),
+                user_claim=str(t["user_claim"]),
+                algorithms=tuple(t.get("algorithms") or ()),
+            )
+            for t in data.get("trusted_issuers") or ()
+        ),
     )
 
 

@@ -303,6 +303,8 @@ class DevOidcProvider:
             "exp": now + ID_TOKEN_SECONDS,
             "email": issued.user,
             "email_verified": True,
+            # RFC 7519 §4.1.7: lets a token exchange that trusts this provider refuse a replay.
+            "jti": secrets.token_urlsafe(16),
         }
         if issued.request.nonce is not None:
             claims["nonce"] = issued.request.nonce

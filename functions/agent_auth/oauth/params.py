@@ -5,8 +5,9 @@ Parsing the HTTP body into this bag is the web layer's job (web/forms.py); the p
 
 from __future__ import annotations
 
-REPEATABLE = frozenset({"resource"})
-"""RFC 8707 §2 lets `resource` repeat; the grant decides whether more than one makes sense."""
+REPEATABLE = frozenset({"resource", "audience"})
+"""RFC 8707 §2 lets `resource` repeat, and RFC 8693 §2.1 `audience` too; the grant decides whether more
+than one makes sense."""
 
 
 class Form:

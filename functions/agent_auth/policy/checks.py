@@ -13,8 +13,8 @@ from agent_auth.oauth import jose
 from agent_auth.policy.model import Agent, Policy
 from agent_auth.policy.source import Path, PolicyProblem, Source
 
-NOT_BUILT_TOP_LEVEL = {"trusted_issuers": "token exchange"}
-NOT_BUILT_PER_AGENT = {"exchange": "token exchange"}
+NOT_BUILT_TOP_LEVEL: dict[str, str] = {}
+NOT_BUILT_PER_AGENT: dict[str, str] = {}
 """Keys whose feature is not built yet: the model knows their shape, but until the code that reads a
 key exists, using it is an error that says so (a key that silently does nothing is a trap). To turn
 one on, remove it here."""
@@ -90,6 +90,7 @@ def check_policy(policy: Policy, source: Source) -> list[PolicyProblem]:
             )
 
     _check_users(policy, problem, known_role)
+    _check_trusted_issuers(policy, problem)
 
     for name, agent in policy.agents.items():
         _check_agent(
@@ -195,13 +196,54 @@ def _check_agent(
                     problem((*at, "delegation", field, i), f"{value!r} is listed twice", "keep one of them")
                 seen.add(value)
     if agent.exchange is not None:
-        for i, audience in enumerate(agent.exchange.audiences):
-            if audience not in policy.audiences:
-                problem(
-                    (*at, "exchange", "audiences", i),
-                    f"unknown audience {audience!r}",
-                    "declare it under `audiences:`",
-                )
+        _check_exchange(policy, name, agent, problem)
+
+
+def _check_exchange(policy: Policy, name: str, agent: Agent, problem: Any) -> None:
+    """`exchange`: audiences and agents that exist, each once; a confidential agent (RFC 8693 §2.1:
+    the exchange is a token request, and a public agent cannot authenticate one)."""
+    at: Path = ("agents", name, "exchange")
+    assert agent.exchange is not None
+    if agent.auth == "none":
+        problem(
+            (*at,),
+            "a public client (auth: none) cannot exchange tokens: it cannot authenticate",
+            "give the agent a confidential auth method, or remove `exchange`",
+        )
+    seen: set[str] = set()
+    for i, audience in enumerate(agent.exchange.audiences):
+        if audience not in policy.audiences:
+            problem((*at, "audiences", i), f"unknown audience {audience!r}", "declare it under `audiences:`")
+        elif audience in seen:
+            problem((*at, "audiences", i), f"{audience!r} is listed twice", "keep one of them")
+        seen.add(audience)
+    seen = set()
+    for i, other in enumerate(agent.exchange.from_):
+        if other not in policy.agents:
+            choices = ", ".join(sorted(policy.agents))
+            problem(
+                (*at, "from", i),
+                f"unknown agent {other!r}",
+                f"name an agent of this file ({choices}); its own tokens always count",
+            )
+        elif other in seen:
+            problem((*at, "from", i), f"{other!r} is listed twice", "keep one of them")
+        seen.add(other)
+
+
+def _check_trusted_issuers(policy: Policy, problem: Any) -> None:
+    """Each issuer once (its `iss` picks its keys), each algorithm once."""
+    issuers: dict[str, int] = {}
+    for i, trusted in enumerate(policy.trusted_issuers):
+        if trusted.issuer in issuers:
+            problem(
+                ("trusted_issuers", i, "issuer"),
+                f"issuer {trusted.issuer!r} is also trusted_issuers[{issuers[trusted.issuer]}]",
+                "list each issuer once",
+            )
+        issuers.setdefault(trusted.issuer, i)
+        if len(set(trusted.algorithms)) != len(trusted.algorithms):
+            problem(("trusted_issuers", i, "algorithms"), "an algorithm is listed twice", "keep one of them")
 
 
 def _not_built(problem: Any, path: Path, feature: str) -> None:

@@ -28,9 +28,10 @@ from agent_auth.policy.source import (
     read_source,
 )
 
-COMPILED_FORMAT = 2
+COMPILED_FORMAT = 3
 """Increased whenever compiled items gain or change a field, so `apply` rewrites items an older release
-wrote even when the document itself did not change (2: delegation and the users directory)."""
+wrote even when the document itself did not change (2: delegation and the users directory; 3: exchange,
+with the trusted issuers)."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,9 @@ def _allowed_keys(path: Path) -> list[str]:
         parent = {"delegation": Delegation, "exchange": Exchange}.get(str(path[2]))
     elif len(path) == 5 and head == "agents" and path[2] == "jit":
         parent = JitRule
-    return sorted(parent.model_fields) if parent else []
+    elif len(path) == 3 and head == "trusted_issuers":
+        parent = TrustedIssuer
+    return sorted(f.alias or name for name, f in parent.model_fields.items()) if parent else []
 
 
 def _problem_from_pydantic(source: Source, error: Any) -> PolicyProblem:
@@ -135,7 +138,7 @@ _FORMAT_FIX = {
 
 
 def compile_policy(policy: Policy) -> CompiledPolicy:
-    document = policy.model_dump(mode="json")
+    document = policy.model_dump(mode="json", by_alias=True)
     scope_audience = {s: name for name, aud in policy.audiences.items() for s in aud.scopes}
     agents = {name: _agent_item(policy, name, agent, scope_audience) for name, agent in policy.agents.items()}
     digest = hashlib.sha256(jose.compact_json(document)).hexdigest()
@@ -175,6 +178,23 @@ def _delegation_item(agent: Agent, scope_audience: dict[str, str]) -> dict[str, 
         "offline_access": agent.delegation.offline_access,
         "consent": agent.delegation.consent,
         "scope_audiences": {s: scope_audience[s] for s in scopes},
+    }
+
+
+def _exchange_item(policy: Policy, agent: Agent) -> dict[str, Any] | None:
+    """What the exchange grant reads (oauth/grant_types/token_exchange.py), in the one agent read: each
+    target audience with its uri and scopes, whose tokens the agent may exchange, the chain bound, and
+    every trusted issuer (top level in the file, copied here so an exchange needs no other read)."""
+    if agent.exchange is None:
+        return None
+    return {
+        "audiences": {
+            name: {"uri": policy.audiences[name].uri, "scopes": sorted(policy.audiences[name].scopes)}
+            for name in sorted(set(agent.exchange.audiences))
+        },
+        "from": sorted(set(agent.exchange.from_)),
+        "max_chain": agent.exchange.max_chain,
+        "trusted_issuers": [t.model_dump(mode="json") for t in policy.trusted_issuers],
     }
 
 
@@ -222,5 +242,9 @@ def _agent_item(policy: Policy, name: str, agent: Agent, scope_audience: dict[st
         "descriptions": descriptions,
         # Acting for users (authorization code); None removes it from the item on apply.
         "delegation": delegation,
-        "policy": json.dumps(agent.model_dump(mode="json"), separators=(",", ":"), sort_keys=True),
+        # On-behalf-of (token exchange); None removes it from the item on apply.
+        "exchange": _exchange_item(policy, agent),
+        "policy": json.dumps(
+            agent.model_dump(mode="json", by_alias=True), separators=(",", ":"), sort_keys=True
+        ),
     }

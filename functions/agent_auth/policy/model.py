@@ -86,11 +86,31 @@ class Audience(Strict):
         return value
 
 
+TRUSTED_ALGORITHMS = ("RS256", "PS256", "ES256", "ES384", "EdDSA")
+"""Asymmetric only (RFC 8725 §3.1-3.2); ES384 because AWS STS web identity tokens use it."""
+TrustedAlgorithm = Literal["RS256", "PS256", "ES256", "ES384", "EdDSA"]
+
+
+def _default_algorithms() -> list[TrustedAlgorithm]:
+    return ["RS256"]
+
+
+CLAIM_NAME = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$"
+
+
 class TrustedIssuer(Strict):
+    """An external issuer whose users' JWTs may be exchanged (RFC 8693 §2.1 `subject_token`)."""
+
     issuer: str
     jwks_uri: str
+    audience: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    """The `aud` its tokens must name (the token was meant for us, not for some other service)."""
+    user_claim: Annotated[str, StringConstraints(pattern=CLAIM_NAME)] = "email"
+    """The claim that names the user as `users:` does (an email address)."""
+    algorithms: list[TrustedAlgorithm] = Field(default_factory=_default_algorithms, min_length=1)
 
-    _uris = field_validator("issuer", "jwks_uri")(lambda cls, v: check_uri(v, allow_http_loopback=False))
+    # https, or http only on a loopback address (the development provider).
+    _uris = field_validator("issuer", "jwks_uri")(lambda cls, v: check_uri(v))
 
 
 class JitRule(Strict):
@@ -131,7 +151,13 @@ class Delegation(Strict):
 
 
 class Exchange(Strict):
+    """On-behalf-of (RFC 8693): the audiences the agent may exchange tokens for, whose tokens it may
+    exchange (its own always count), and how many agents may stand between the user and the call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
     audiences: list[Name] = Field(min_length=1)
+    from_: list[Name] = Field(default_factory=list, alias="from")
     max_chain: int = Field(default=1, ge=1, le=5)
 
 
