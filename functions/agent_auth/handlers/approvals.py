@@ -50,7 +50,7 @@ def _request_id(request: Request) -> str:
     return request.path_params.get("request_id", "")
 
 
-def page_outcome(result: ApprovalResult, issuer: str = "") -> PageOutcome:
+def page_outcome(result: ApprovalResult, issuer: str) -> PageOutcome:
     title, message = pages.words(result)
     request, link = result.request, result.link
     if link is not None and result.needs_sign_in:
@@ -74,7 +74,7 @@ class ApprovalPage:
     view_action = "approval.view"
     submit_action = "approval.decide"
 
-    def __init__(self, service: ApprovalService, issuer: str = "") -> None:
+    def __init__(self, service: ApprovalService, issuer: str) -> None:
         self._service = service
         self._issuer = issuer
         self._secure = issuer.startswith("https://")
