@@ -71,6 +71,16 @@ class Agent:
         return frozenset(s for rule in self.jit for s in rule.scopes) - self.never
 
 
+@dataclass(frozen=True)
+class ApproverGroup:
+    """An approver group as applied: its members and whether they must sign in to decide (policy:
+    `approvers: {GROUP: {members: [...], sign_in: true}}`)."""
+
+    name: str
+    members: tuple[str, ...]
+    sign_in: bool = False
+
+
 RequestStatus = Literal["pending", "approved", "denied"]
 
 
@@ -200,6 +210,9 @@ class SignIn:
     """The PKCE verifier of our own request to the upstream provider (never sent to the client)."""
     user: str | None = None
     groups: tuple[str, ...] = ()
+    return_to: str | None = None
+    """Set for an approver's sign-in (a group with `sign_in: true`): the approval page, as a path under
+    the issuer, to return to once signed in. Such a sign-in asks no consent and issues no code."""
 
 
 @dataclass(frozen=True)

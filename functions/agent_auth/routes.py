@@ -33,8 +33,12 @@ WELL_KNOWN = FunctionSpec(
     name="wellknown",
     paths=("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration", "/jwks.json"),
 )
-AUTHORIZE = FunctionSpec(name="authorize", paths=("/authorize", "/authorize/callback", "/authorize/consent"))
-"""Delegated access: the authorization endpoint, the upstream provider's callback, and consent."""
+AUTHORIZE = FunctionSpec(
+    name="authorize",
+    paths=("/authorize", "/authorize/callback", "/authorize/consent", "/authorize/approver"),
+)
+"""Delegated access: the authorization endpoint, the upstream provider's callback, and consent; and
+the sign-in of approvers whose group requires it."""
 NOTIFIER = FunctionSpec(name="notifier")
 """Not behind the API: triggered by the access-requests table's stream."""
 

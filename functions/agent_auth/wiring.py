@@ -166,6 +166,7 @@ def access_request_endpoint(
 
 
 def approval_service(settings: Settings, clients: AwsClients, clock: Clock | None = None) -> ApprovalService:
+    from agent_auth.adapters.delegation_tables import SignInTable
     from agent_auth.adapters.kms_mac import KmsMac
     from agent_auth.jit.approval import ApprovalService, ThrottledLinks
 
@@ -180,6 +181,8 @@ def approval_service(settings: Settings, clients: AwsClients, clock: Clock | Non
         transaction=DynamoTransaction(clients.dynamodb),
         clock=clock,
         failed_links=ThrottledLinks(failure_throttle(settings, clients, agents, clock)),
+        # Groups with `sign_in: true`: the approver's session (SignInTable.get_session, read only).
+        sessions=SignInTable(clients.dynamodb, settings.signins_table),
     )
 
 

@@ -79,13 +79,15 @@ ACCESS: Mapping[routes.FunctionSpec, Access] = {
         },
     ),
     # ApprovalService: RequestTable.get_request / decision (update + grant + audit in one transaction),
-    # AgentTable.group_members, KmsMac.verify_mac. Only this function may verify links and decide.
+    # AgentTable.approver_group, KmsMac.verify_mac, and for groups with `sign_in: true` the approver's
+    # session (SignInTable.get_session: read only). Only this function may verify links and decide.
     routes.APPROVALS: Access(
         tables={
             schema.REQUESTS: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
             schema.GRANTS: ("dynamodb:PutItem",),
             schema.AGENTS: ("dynamodb:GetItem",),
             schema.AUDIT: ("dynamodb:PutItem",),
+            schema.SIGN_INS: ("dynamodb:GetItem",),
             # ThrottledLinks: a source's bad links are counted (UpdateItem) and checked (GetItem).
             schema.THROTTLE: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
         },

@@ -56,6 +56,7 @@ def test_approvals_role_verifies_links_and_decides(synth: Synthesized) -> None:
         ("dynamodb:PutItem", arn_of(synth.table_id(schema.AUDIT))),
         ("dynamodb:GetItem", arn_of(synth.table_id(schema.THROTTLE))),
         ("dynamodb:UpdateItem", arn_of(synth.table_id(schema.THROTTLE))),
+        ("dynamodb:GetItem", arn_of(synth.table_id(schema.SIGN_INS))),
         ("kms:VerifyMac", arn_of(key_id(synth, "GENERATE_VERIFY_MAC"))),
     }
 

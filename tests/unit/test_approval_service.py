@@ -17,7 +17,7 @@ from agent_auth.jit.approval import ApprovalService, Decision, read_decision
 from agent_auth.jit.links import ApprovalLink, csrf_binding, parse_link, sign_link
 from agent_auth.jit.requests import request_digest
 from agent_auth.ports import Write
-from agent_auth.records import AccessRequest, Agent, JitGrant, JitRule
+from agent_auth.records import AccessRequest, Agent, ApproverGroup, JitGrant, JitRule
 from tests.unit.fakes import FakeAudit
 
 NOW = 1_800_000_000
@@ -73,6 +73,10 @@ class FakePolicy:
 
     def group_members(self, group: str) -> list[str]:
         return self.groups.get(group, [])
+
+    def approver_group(self, group: str) -> ApproverGroup | None:
+        members = self.groups.get(group)
+        return None if members is None else ApproverGroup(group, tuple(members))
 
 
 class FakeTransaction:

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from agent_auth.adapters.records_codec import agent_from_item, users_from_item, users_to_data
 from agent_auth.errors import DependencyFailure
 from agent_auth.ports import Write
-from agent_auth.records import Agent, UserDirectory
+from agent_auth.records import Agent, ApproverGroup, UserDirectory
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -121,12 +121,21 @@ class AgentTable:
 
     def group_members(self, group: str) -> list[str]:
         """The approver group as applied now (not as it was when an email was sent)."""
+        found = self.approver_group(group)
+        return list(found.members) if found else []
+
+    def approver_group(self, group: str) -> ApproverGroup | None:
+        """The group's item as applied now: its members, and whether they must sign in to decide (an
+        item written before `sign_in` existed reads as false)."""
         with aws_call():
             result = self._client.get_item(
                 TableName=self._table, Key={"pk": {"S": APPROVERS_PREFIX + group}}, ConsistentRead=True
             )
         item = result.get("Item")
-        return list(from_item(item).get("members", [])) if item else []
+        if not item:
+            return None
+        data = from_item(item)
+        return ApproverGroup(group, tuple(data.get("members", [])), data.get("sign_in") is True)
 
     def get_users(self) -> UserDirectory:
         """The users directory as applied now; empty when no policy with `users` was applied."""
@@ -163,7 +172,7 @@ class AgentTable:
         agents: dict[str, dict[str, Any]],
         *,
         removed: list[str],
-        groups: dict[str, list[str]],
+        groups: dict[str, dict[str, Any]],
         removed_groups: list[str],
         users: dict[str, dict[str, list[str]]],
         policy: dict[str, Any],
@@ -205,8 +214,8 @@ class AgentTable:
             writes.append(
                 {"Delete": {"TableName": self._table, "Key": {"pk": {"S": AGENT_PREFIX + client_id}}}}
             )
-        for group, members in groups.items():
-            item = to_item({"pk": APPROVERS_PREFIX + group, "members": members})
+        for group, group_item in groups.items():
+            item = to_item({"pk": APPROVERS_PREFIX + group, **group_item})
             writes.append({"Put": {"TableName": self._table, "Item": item}})
         for group in removed_groups:
             writes.append(

@@ -191,6 +191,7 @@ def sign_in_from_item(item: dict[str, Any]) -> SignIn:
         upstream_verifier=str(item.get("upstream_verifier") or ""),
         user=item.get("user"),
         groups=tuple(item.get("groups") or ()),
+        return_to=item.get("return_to"),
     )
 
 

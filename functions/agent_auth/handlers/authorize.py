@@ -1,4 +1,5 @@
-"""GET /authorize, GET /authorize/callback, GET and POST /authorize/consent: delegated access.
+"""GET /authorize, GET /authorize/callback, GET and POST /authorize/consent: delegated access; and
+GET /authorize/approver: an approver's sign-in, for approver groups with `sign_in: true`.
 
 Glue only. The browser-endpoint shell (web/browser_endpoint.py) owns methods, origin, the bound CSRF
 token, the page headers and the one audit record; the flow (oauth/authorize/flow.py) decides; this
@@ -16,6 +17,7 @@ from agent_auth.adapters.aws import AwsClients
 from agent_auth.audit import printable
 from agent_auth.clock import default_clock
 from agent_auth.config import Settings
+from agent_auth.jit.links import LINK_FIELDS, approval_path, parse_link
 from agent_auth.oauth.authorize.flow import (
     SESSION_SECONDS,
     AuthorizationFlow,
@@ -25,6 +27,7 @@ from agent_auth.oauth.authorize.flow import (
     Meta,
     Redirect,
 )
+from agent_auth.oauth.authorize.stores import SESSION_COOKIE
 from agent_auth.oauth.params import Form
 from agent_auth.web.browser_endpoint import BrowserEndpoint, CookiePolicy, CsrfBinding, PageOutcome
 from agent_auth.web.function import Container
@@ -33,7 +36,7 @@ from agent_auth.web.request import Request, Response
 from agent_auth.web.resolver import ALL_METHODS, Resolver, RouteKind
 
 app = Resolver()
-SESSION = CookiePolicy("agent-auth-session", same_site="Lax")
+SESSION = CookiePolicy(SESSION_COOKIE, same_site="Lax")
 """Lax: the user arrives at /authorize by a top-level navigation from the agent's site."""
 CONSENT_CSRF = CookiePolicy("agent-auth-consent-csrf", same_site="Strict")
 AUTHORIZE_PARAMS = (
@@ -157,6 +160,21 @@ class CallbackPage(_ViewOnly):
         return self._pages.respond(self._pages.flow.callback(params, _meta(request)))
 
 
+class ApproverSignInPage(_ViewOnly):
+    """GET /authorize/approver?request=ID&approver=...&d=...&expires=...&sig=...: an approval page sent
+    its approver here (the group requires sign-in). The return target is rebuilt from the parsed link,
+    never taken as sent, so it can only be one of our approval pages; the link's MAC is verified there."""
+
+    view_action = submit_action = "authorize.approver_sign_in"
+
+    def view(self, request: Request) -> PageOutcome:
+        link = parse_link(
+            request.query_param("request") or "", {n: request.query_param(n) for n in LINK_FIELDS}
+        )
+        return_to = approval_path(link) if link is not None else None
+        return self._pages.respond(self._pages.flow.approver_sign_in(return_to, _meta(request)))
+
+
 @dataclass(frozen=True)
 class ConsentDecision:
     sign_in_id: str
@@ -216,6 +234,7 @@ def endpoints(settings: Settings, clients: AwsClients) -> dict[str, BrowserEndpo
         "/authorize": shell(AuthorizePage(pages), CONSENT_CSRF),
         "/authorize/callback": shell(CallbackPage(pages), CONSENT_CSRF),
         "/authorize/consent": shell(ConsentForm(pages), CONSENT_CSRF),
+        "/authorize/approver": shell(ApproverSignInPage(pages), CONSENT_CSRF),
     }
 
 
@@ -225,6 +244,7 @@ container: Container[dict[str, BrowserEndpoint[Any]]] = Container(wiring.from_en
 @app.route("/authorize", ALL_METHODS, kind=RouteKind.PAGE)
 @app.route("/authorize/callback", ALL_METHODS, kind=RouteKind.PAGE)
 @app.route("/authorize/consent", ALL_METHODS, kind=RouteKind.PAGE)
+@app.route("/authorize/approver", ALL_METHODS, kind=RouteKind.PAGE)
 def authorize(request: Request) -> Response:
     return container.get()[request.path].handle(request)
 

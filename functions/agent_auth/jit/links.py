@@ -68,7 +68,22 @@ def sign_link(
 
 
 def link_url(issuer: str, link: ApprovalLink) -> str:
-    return f"{issuer}/approvals/{quote(link.request_id, safe='')}?{urlencode(link.params())}"
+    return issuer + approval_path(link)
+
+
+def approval_path(link: ApprovalLink) -> str:
+    """The link's page under the issuer: `/approvals/ID?...`, where an approver who had to sign in
+    returns to (only ever built from a parsed link, so it names no other place)."""
+    return f"/approvals/{quote(link.request_id, safe='')}?{urlencode(link.params())}"
+
+
+APPROVER_SIGN_IN_PATH = "/authorize/approver"
+"""Where an approver of a group with `sign_in: true` starts signing in (handlers/authorize.py)."""
+
+
+def sign_in_url(issuer: str, link: ApprovalLink) -> str:
+    """The approver sign-in for this link: it carries the link, so the approver comes back to it."""
+    return f"{issuer}{APPROVER_SIGN_IN_PATH}?{urlencode({'request': link.request_id, **link.params()})}"
 
 
 def parse_link(request_id: str, params: Mapping[str, str | None]) -> ApprovalLink | None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from agent_auth.jit.approval import ApprovalResult, Choice, Verdict
+from agent_auth.jit.approval import MAX_DENY_REASON, ApprovalResult, Choice, Verdict
 from agent_auth.records import AccessRequest
 
 REASON_HEADING = "Reason given"
+DENY_REASON_LABEL = "Reason for denying (optional, shown in the audit trail)"
 CHOICES: tuple[tuple[Choice, str], ...] = (("approve", "Approve"), ("deny", "Deny"))
 """The decision buttons, in order: (value, label)."""
 
@@ -40,6 +41,15 @@ WORDS: dict[Verdict, tuple[str, str]] = {
     "pending": ("Access request", "An agent asks for elevated access."),
     "request_expired": ("This request has expired", "Nobody decided in time; the agent may ask again."),
     "retry": ("Please try again", "Another decision was being made at the same moment."),
+    "sign_in_required": (
+        "Sign in to decide",
+        "Your sign-in has ended. Open the link from your email again to sign in; nothing was decided.",
+    ),
+    "reason_refused": (
+        "The reason was not accepted",
+        f"Write at most {MAX_DENY_REASON} characters on one line, without control characters, then "
+        "choose again. Nothing was decided.",
+    ),
 }
 
 
@@ -53,6 +63,12 @@ def words(result: ApprovalResult) -> tuple[str, str]:
             label = dict(CHOICES)[result.refused]
             message += f" It was decided before your {label}, which was not recorded."
         return title, message
+    if result.verdict == "wrong_approver":
+        return (
+            "This link is for someone else",
+            f"This link is for {result.approver}; you are signed in as {result.signed_in_as}. "
+            "Nothing was decided. Only the approver it was sent to can use it.",
+        )
     return WORDS.get(result.verdict, WORDS["invalid"])
 
 

@@ -32,7 +32,7 @@ class PolicyStore(Protocol):
         agents: dict[str, dict[str, Any]],
         *,
         removed: list[str],
-        groups: dict[str, list[str]],
+        groups: dict[str, dict[str, Any]],
         removed_groups: list[str],
         users: dict[str, dict[str, list[str]]],
         policy: dict[str, Any],

@@ -10,7 +10,7 @@ from typing import Any
 
 from agent_auth.names import EMAIL_PATTERN, NAME_PATTERN
 from agent_auth.oauth import jose
-from agent_auth.policy.model import Agent, Policy
+from agent_auth.policy.model import Agent, ApproverGroup, Policy, approver_members
 from agent_auth.policy.source import Path, PolicyProblem, Source
 
 NOT_BUILT_TOP_LEVEL: dict[str, str] = {}
@@ -81,10 +81,11 @@ def check_policy(policy: Policy, source: Source) -> list[PolicyProblem]:
             choices = ", ".join(sorted(policy.roles)) or "none are defined"
             problem(path, f"unknown role {role!r}", f"define it under `roles:` or use one of: {choices}")
 
-    for group, members in policy.approvers.items():
-        if not members:
+    for group, approvers in policy.approvers.items():
+        if not approver_members(approvers):
+            mapping = isinstance(approvers, ApproverGroup)
             problem(
-                ("approvers", group),
+                ("approvers", group, "members") if mapping else ("approvers", group),
                 "an approver group needs at least one member",
                 "list the approvers' email addresses",
             )

@@ -18,7 +18,20 @@ from pydantic import ValidationError
 
 from agent_auth.oauth import jose
 from agent_auth.policy.checks import check_policy
-from agent_auth.policy.model import Agent, Audience, Delegation, Exchange, JitRule, Policy, TrustedIssuer
+from agent_auth.policy.model import (
+    APPROVER_LIST,
+    APPROVER_MAPPING,
+    Agent,
+    ApproverGroup,
+    Audience,
+    Delegation,
+    Exchange,
+    JitRule,
+    Policy,
+    TrustedIssuer,
+    approver_members,
+    approver_sign_in,
+)
 from agent_auth.policy.source import (
     MAX_POLICY_BYTES,
     Path,
@@ -40,8 +53,9 @@ class CompiledPolicy:
     """The validated policy as plain JSON-ready data: what `apply` stores and diffs against."""
     agents: dict[str, dict[str, Any]]
     """client_id -> the agent's item (without any secret, which only `secret rotate` sets)."""
-    groups: dict[str, list[str]]
-    """approver group -> members, read when an approver decides (membership is checked then)."""
+    groups: dict[str, dict[str, Any]]
+    """approver group -> its item, {"members": [...], "sign_in": bool}, read when an approver decides
+    (membership, and whether the approver must be signed in, are checked then)."""
     digest: str
     users: dict[str, dict[str, list[str]]]
     """The `users` directory: {"by_email": {email: scopes}, "by_group": {group: scopes}} (one item)."""
@@ -92,7 +106,12 @@ def _allowed_keys(path: Path) -> list[str]:
     if len(path) == 1:
         parent = Policy
     elif len(path) == 3:
-        parent = {"agents": Agent, "audiences": Audience, "trusted_issuers": TrustedIssuer}.get(str(head))
+        parent = {
+            "agents": Agent,
+            "audiences": Audience,
+            "trusted_issuers": TrustedIssuer,
+            "approvers": ApproverGroup,
+        }.get(str(head))
     elif len(path) == 4 and head == "agents":
         parent = {"delegation": Delegation, "exchange": Exchange}.get(str(path[2]))
     elif len(path) == 5 and head == "agents" and path[2] == "jit":
@@ -103,7 +122,11 @@ def _allowed_keys(path: Path) -> list[str]:
 
 
 def _problem_from_pydantic(source: Source, error: Any) -> PolicyProblem:
-    path: Path = tuple(p for p in error["loc"] if p != "[key]" and not str(p).startswith("function-"))
+    path: Path = tuple(
+        p
+        for p in error["loc"]
+        if p not in ("[key]", APPROVER_LIST, APPROVER_MAPPING) and not str(p).startswith("function-")
+    )
     kind, message = error["type"], str(error["msg"])
     if kind == "extra_forbidden":
         allowed = ", ".join(_allowed_keys(path))
@@ -142,7 +165,10 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
     scope_audience = {s: name for name, aud in policy.audiences.items() for s in aud.scopes}
     agents = {name: _agent_item(policy, name, agent, scope_audience) for name, agent in policy.agents.items()}
     digest = hashlib.sha256(jose.compact_json(document)).hexdigest()
-    groups = {name: sorted(members) for name, members in policy.approvers.items()}
+    groups = {
+        name: {"members": sorted(approver_members(group)), "sign_in": approver_sign_in(group)}
+        for name, group in policy.approvers.items()
+    }
     return CompiledPolicy(
         document=document,
         agents=agents,

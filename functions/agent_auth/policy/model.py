@@ -13,8 +13,10 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -178,11 +180,49 @@ class Agent(Strict):
         return None if value is None else check_uri(value)
 
 
+class ApproverGroup(Strict):
+    """An approver group in its mapping form: its members, and whether they must sign in (through the
+    upstream OpenID provider) as the address their link names before the approval page decides."""
+
+    members: list[Email]
+    sign_in: bool = False
+
+
+APPROVER_LIST, APPROVER_MAPPING = "approver-list", "approver-mapping"
+"""Tags of the two forms; they are not keys of the document, so error paths leave them out."""
+
+
+def _approver_form(value: Any) -> str | None:
+    if isinstance(value, dict | ApproverGroup):
+        return APPROVER_MAPPING
+    return APPROVER_LIST if isinstance(value, list) else None
+
+
+Approvers = Annotated[
+    Annotated[list[Email], Tag(APPROVER_LIST)] | Annotated[ApproverGroup, Tag(APPROVER_MAPPING)],
+    Discriminator(
+        _approver_form,
+        custom_error_type="approver_group",
+        custom_error_message="an approver group is a list of email addresses, "
+        "or a mapping {members: [...], sign_in: true}",
+    ),
+]
+"""`GROUP: [emails]` (today's form), or `GROUP: {members: [emails], sign_in: true}`."""
+
+
+def approver_members(group: list[str] | ApproverGroup) -> list[str]:
+    return group.members if isinstance(group, ApproverGroup) else group
+
+
+def approver_sign_in(group: list[str] | ApproverGroup) -> bool:
+    return isinstance(group, ApproverGroup) and group.sign_in
+
+
 class Policy(Strict):
     version: Literal[1]
     audiences: dict[Name, Audience] = Field(default_factory=dict)
     roles: dict[Name, list[ScopeName]] = Field(default_factory=dict)
-    approvers: dict[Name, list[Email]] = Field(default_factory=dict)
+    approvers: dict[Name, Approvers] = Field(default_factory=dict)
     users: dict[str, list[Name]] = Field(default_factory=dict)
     trusted_issuers: list[TrustedIssuer] = Field(default_factory=list)
     agents: dict[Name, Agent] = Field(default_factory=dict)

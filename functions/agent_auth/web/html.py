@@ -58,9 +58,19 @@ class Button:
 
 
 @dataclass(frozen=True)
+class TextField:
+    """An optional one-line text input (a reason for denying), bounded by `maxlength`."""
+
+    name: str
+    label: str
+    max_length: int
+
+
+@dataclass(frozen=True)
 class PageForm:
     buttons: tuple[Button, ...]
     hidden: tuple[tuple[str, str], ...] = ()
+    text: TextField | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,13 @@ def render(view: PageView) -> str:
             f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
             for name, value in view.form.hidden
         )
+        if view.form.text is not None:
+            text = view.form.text
+            fields += (
+                f"<p><label>{escape(text.label)}<br>"
+                f'<input type="text" name="{escape(text.name)}" maxlength="{int(text.max_length)}" '
+                'size="50"></label></p>'
+            )
         buttons = "".join(
             f'<button class="{b.style}" name="{escape(b.name)}" value="{escape(b.value)}">'
             f"{escape(b.label)}</button>"

@@ -6,6 +6,8 @@
     GET /authorize/callback ─▶ upstream ID token checked ─▶ session cookie ─▶ as above
     GET /authorize/consent ─▶ the page;  POST Allow ─▶ code (one transaction: sign-in ended, code, consent,
                                           audit);  POST Deny ─▶ error=access_denied
+    GET /authorize/approver ─▶ SignIn with a return target (an approval page), 302 upstream
+                              └▶ callback: session cookie, 302 back to that approval page
 
 Every outcome is a `Redirect`, a `ConsentPage` or an `ErrorPage` for the browser shell to render, and
 every call writes exactly one audit record. Authorization responses carry `iss` (RFC 9207).
@@ -36,6 +38,7 @@ from agent_auth.oauth.authorize.stores import (
     SessionStore,
     SignInStore,
     UserDirectoryReader,
+    session_hash,
 )
 from agent_auth.oauth.tokens import opaque
 from agent_auth.oauth.upstream.relying_party import Callback, UpstreamIdentity, UpstreamRejected
@@ -49,6 +52,10 @@ CODE_SECONDS = 60
 """RFC 6749 §4.1.2 recommends at most ten minutes; a code is redeemed at once, so one minute."""
 _VALID_NAME = re.compile(NAME_PATTERN)
 _SIGN_IN_ID = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+APPROVAL_PAGE = re.compile(r"/approvals/[A-Za-z0-9_-]{1,64}\?[A-Za-z0-9_.~%&=+-]{1,2048}")
+"""Where an approver's sign-in may return: one of our approval pages, as a path under the issuer with
+a URL-encoded query. No scheme, host, `//`, backslash or fragment can match, so the redirect after
+sign-in never leaves the issuer (no open redirect)."""
 
 
 class Upstream(Protocol):
@@ -113,10 +120,6 @@ def redirect_to_client(redirect_uri: str, issuer: str, **params: str | None) -> 
 def _origin(uri: str) -> str:
     parts = urlsplit(uri)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def session_hash(cookie: str) -> str:
-    return opaque.digest(cookie)
 
 
 class AuthorizationFlow:
@@ -202,6 +205,65 @@ class AuthorizationFlow:
             upstream_verifier=secrets.token_urlsafe(48),
         )
 
+    # --- GET /authorize/approver -------------------------------------------------------------------------
+
+    def approver_sign_in(self, return_to: str | None, meta: Meta) -> FlowOutcome:
+        """An approver whose group requires sign-in comes from an approval page: sign in upstream, then
+        back to `return_to`. The approval page (not this flow) checks the signed-in email against the
+        link, so all this needs is that the target is one of our approval pages."""
+        now = int(self._clock.now())
+        record = _Record("authorize.approver_sign_in", meta, now, None, grant_type=None)
+        if return_to is None or not APPROVAL_PAGE.fullmatch(return_to):
+            return self._write(record.deny("invalid_return_target"), _error_page(NOT_AN_APPROVAL_LINK))
+        sign_in = SignIn(
+            sign_in_id=secrets.token_urlsafe(24),
+            client_id="",
+            redirect_uri="",
+            scopes=(),
+            audience="",
+            code_challenge="",
+            created_at=now,
+            expires_at=now + SIGN_IN_SECONDS,
+            upstream_nonce=secrets.token_urlsafe(24),
+            upstream_verifier=secrets.token_urlsafe(48),
+            return_to=return_to,
+        )
+        self._sign_ins.put_sign_in(sign_in)
+        location = self._upstream.authorization_url(
+            state=sign_in.sign_in_id, nonce=sign_in.upstream_nonce, code_verifier=sign_in.upstream_verifier
+        )
+        return self._write(record.allow("sign_in_required"), Redirect(location))
+
+    def _approver_signed_in(
+        self, sign_in: SignIn, params: Mapping[str, str | None], meta: Meta
+    ) -> FlowOutcome:
+        """The callback of an approver's sign-in: a session, and back to the approval page."""
+        now = int(self._clock.now())
+        record = _Record("authorize.approver_sign_in", meta, now, None, grant_type=None)
+        target = sign_in.return_to or ""
+        if not APPROVAL_PAGE.fullmatch(target):
+            return self._write(record.deny("invalid_return_target"), _error_page(NOT_AN_APPROVAL_LINK))
+        if params.get("error"):
+            reason = f"provider_error:{printable(params.get('error'), 40)}"
+            return self._write(record.deny(reason), _error_page(SIGN_IN_FAILED))
+        try:
+            response = self._upstream.callback({k: v for k, v in params.items() if v is not None})
+            identity = self._upstream.complete(
+                response.code, nonce=sign_in.upstream_nonce, code_verifier=sign_in.upstream_verifier
+            )
+        except UpstreamRejected as failure:
+            return self._write(record.deny(f"upstream:{failure.reason}"), _error_page(SIGN_IN_FAILED))
+        user = identity.email.lower()
+        record = record.signed_in(user)
+        if not self._sign_ins.complete_sign_in(sign_in.sign_in_id, user, identity.groups, now):
+            return self._write(record.deny("sign_in_already_completed"), _error_page(SIGN_IN_AGAIN))
+        cookie = secrets.token_urlsafe(32)
+        self._sessions.put_session(
+            UserSession(session_hash(cookie), user, identity.groups, now, now + SESSION_SECONDS)
+        )
+        location = self._issuer + target
+        return self._write(record.allow("approver_signed_in"), Redirect(location, new_session=cookie))
+
     # --- GET /authorize/callback ------------------------------------------------------------------------
 
     def callback(self, params: Mapping[str, str | None], meta: Meta) -> FlowOutcome:
@@ -212,6 +274,8 @@ class AuthorizationFlow:
         if sign_in is None or sign_in.user is not None:
             # Unknown, expired or already used: a forged or replayed provider response.
             return self._write(record.deny("unknown_sign_in_state"), _error_page(SIGN_IN_AGAIN))
+        if sign_in.return_to is not None:
+            return self._approver_signed_in(sign_in, params, meta)
         agent = self._agents.get_client(sign_in.client_id)
         record = record.for_sign_in(sign_in)
         if agent is None or agent.delegation is None:
@@ -330,7 +394,7 @@ class AuthorizationFlow:
     def _signed_in(self, sign_in_id: str, cookie: str | None, now: int) -> tuple[SignIn, Agent] | str:
         """The sign-in behind a consent page, only for the browser whose session signed it in."""
         sign_in = self._sign_ins.get_sign_in(sign_in_id, now) if _SIGN_IN_ID.match(sign_in_id or "") else None
-        if sign_in is None or sign_in.user is None:
+        if sign_in is None or sign_in.user is None or sign_in.return_to is not None:
             return "unknown_sign_in"
         session = self._sessions.get_session(session_hash(cookie), now) if cookie else None
         if session is None or session.user != sign_in.user:
@@ -414,6 +478,7 @@ class _Record:
     audience: str | None = None
     decision: str = "deny"
     reason: str | None = None
+    grant_type: str | None = "authorization_code"
 
     def about(self, request: ValidatedRequest) -> _Record:
         return replace(self, scope=" ".join(request.scopes), audience=request.audience)
@@ -450,7 +515,7 @@ class _Record:
             reason=self.reason,
             client_id=self.client_id,
             user=self.user,
-            grant_type="authorization_code",
+            grant_type=self.grant_type,
             scope_granted=self.scope if self.decision == "allow" else None,
             scope_requested=self.scope if self.decision != "allow" else None,
             audience=self.audience,
@@ -461,6 +526,7 @@ class _Record:
 
 SIGN_IN_AGAIN = "This sign-in has ended or was not started here. Go back to the application and try again."
 SIGN_IN_FAILED = "The sign-in could not be confirmed. Go back to the application and try again."
+NOT_AN_APPROVAL_LINK = "This sign-in was not started from an approval link. Open the link from your email."
 _OIDC_DESCRIPTIONS = {"openid": "Know who you are", "offline_access": "Keep access while you are away"}
 
 

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from agent_auth.oauth.tokens import opaque
 from agent_auth.ports import Write
 from agent_auth.records import AuthorizationCode, Consent, RefreshFamily, SignIn, UserDirectory, UserSession
+
+SESSION_COOKIE = "agent-auth-session"
+"""The signed-in user's cookie (`__Host-` prefixed off loopback): set after an upstream sign-in, read by
+/authorize and by approval pages whose group requires sign-in."""
+
+
+def session_hash(cookie: str) -> str:
+    """Sessions are stored under the hash of their cookie, never the cookie itself."""
+    return opaque.digest(cookie)
 
 
 class SignInStore(Protocol):
