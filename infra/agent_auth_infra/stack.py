@@ -11,12 +11,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
-from agent_auth import config, routes, schema
+from agent_auth import config, outcome_metrics, routes, schema
 from agent_auth_infra.api import Api
 from agent_auth_infra.functions import Functions
 from agent_auth_infra.identity_provider import upstream_provider
+from agent_auth_infra.monitoring import Monitoring, metrics_namespace
 from agent_auth_infra.nag import acknowledge
-from agent_auth_infra.settings import DeploymentSettings
+from agent_auth_infra.settings import DeploymentSettings, log_retention
 from agent_auth_infra.signing_key import ApprovalKey, SigningKey
 from agent_auth_infra.tables import Tables
 
@@ -59,6 +60,9 @@ class AgentAuthStack(Stack):
         )
         environment = function_settings.to_env()
         del environment["AWS_REGION"]  # reserved: Lambda sets it
+        # Where the functions' audit-derived counts go (adapters.audit_metrics), and the alarms look.
+        namespace = metrics_namespace(self.stack_name)
+        environment[outcome_metrics.NAMESPACE_ENV] = namespace
         # The client secret only ever comes from Secrets Manager (UPSTREAM_CLIENT_SECRET_ARN) on AWS.
         assert "UPSTREAM_CLIENT_SECRET" not in environment
         functions = Functions(
@@ -72,6 +76,8 @@ class AgentAuthStack(Stack):
             previous_key_arns=settings.previous_signing_key_arns,
             upstream_secret=upstream.client_secret,
             memory_size=settings.lambda_memory_size,
+            log_retention=log_retention(settings.log_retention_days),
+            reserved_concurrency=dict(settings.reserved_concurrency),
         )
         for spec in routes.FUNCTIONS:
             api.route(spec, functions.by_spec[spec])
@@ -92,6 +98,15 @@ class AgentAuthStack(Stack):
             "AwsSolutions-IAM5[Resource::*]",
             "The stream event source needs dynamodb:ListStreams, which has no resource-level permissions; "
             "reading records is limited to the requests table's stream.",
+        )
+
+        Monitoring(
+            self,
+            "Monitoring",
+            functions=functions.by_spec,
+            rest_api=api.rest_api,
+            namespace=namespace,
+            alarm_email=settings.alarm_email,
         )
 
         # Created directly in the stack so that each output's key is exactly the schema's name.
