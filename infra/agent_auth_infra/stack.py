@@ -13,6 +13,7 @@ from constructs import Construct
 
 from agent_auth import config, outcome_metrics, routes, schema
 from agent_auth_infra.api import Api
+from agent_auth_infra.audit_export import AuditExport, AuditKey
 from agent_auth_infra.functions import Functions
 from agent_auth_infra.identity_provider import upstream_provider
 from agent_auth_infra.monitoring import Monitoring, metrics_namespace
@@ -27,7 +28,16 @@ class AgentAuthStack(Stack):
         self, scope: Construct, construct_id: str, *, settings: DeploymentSettings, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        audit_key = AuditKey(self, "AuditKey")
         tables = Tables(self, "Tables")
+        AuditExport(
+            self,
+            "AuditExport",
+            table=tables[schema.AUDIT],
+            key=audit_key.key,
+            retention_days=settings.audit_export_days,
+            object_lock=settings.audit_object_lock,
+        )
         signing_key = SigningKey(self, "SigningKey", alg=settings.signing_alg)
         approval_key = ApprovalKey(self, "ApprovalKey")
         api = Api(self, "Api", cloud_watch_role=settings.api_gateway_cloud_watch_role)
