@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
 from agent_auth import config, outcome_metrics, routes, schema
-from agent_auth_infra.api import Api
+from agent_auth_infra.api import Api, CustomDomain
 from agent_auth_infra.audit_export import AuditExport, AuditKey
 from agent_auth_infra.functions import Functions
 from agent_auth_infra.identity_provider import upstream_provider
@@ -40,7 +40,18 @@ class AgentAuthStack(Stack):
         )
         signing_key = SigningKey(self, "SigningKey", alg=settings.signing_alg)
         approval_key = ApprovalKey(self, "ApprovalKey")
-        api = Api(self, "Api", cloud_watch_role=settings.api_gateway_cloud_watch_role)
+        api = Api(
+            self,
+            "Api",
+            cloud_watch_role=settings.api_gateway_cloud_watch_role,
+            stage=settings.stage,
+            domain=(
+                CustomDomain(settings.domain_name, settings.certificate_arn, settings.hosted_zone_id)
+                if settings.domain_name
+                else None
+            ),
+            waf=settings.waf,
+        )
         upstream = upstream_provider(self, settings, api.issuer)
 
         # The very settings the functions read back with config.Settings.from_env. A table's setting is
