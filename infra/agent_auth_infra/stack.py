@@ -1,5 +1,17 @@
-"""The agent-auth stack: tables, signing key, functions and the API that fronts them, plus the outputs the
-CLI reads (`agent-auth apply --stack NAME`)."""
+"""The agent-auth stack: tables, keys, functions, the API, the audit export and monitoring, plus the outputs
+the CLI reads (`agent-auth apply --stack NAME`).
+
+One stack, one construct per concern (Tables, SigningKey and ApprovalKey, Api, Functions, AuditExport,
+Monitoring) rather than a stack per concern, because:
+- Across stacks every reference is a CloudFormation export, and an exported value cannot change while
+  another stack imports it: a table replaced because schema.py changed its keys, or a new table every
+  function must be told about, would need a two-step deploy instead of flowing through as it does here.
+- The API and the functions refer to each other (the functions are told the issuer, built from the API;
+  the API's methods integrate the functions; Cognito's callback URL names the issuer), which splits
+  into stacks only through a cycle or hand-made parameters.
+- The CLI finds every table, the issuer and the key from one stack's outputs (`--stack NAME`).
+The template stays far from CloudFormation's limits (`make synth` prints its size and resource count).
+"""
 
 from __future__ import annotations
 
