@@ -43,6 +43,8 @@ class Thresholds:
     """Refusals (bad credentials, denied scopes) beyond normal misconfiguration: someone is guessing."""
     notifier_iterator_age_ms: int = 300_000
     """A pending request waits this long before its approvers are even emailed."""
+    export_freshness_s: int = 1800
+    """The oldest audit record not yet in S3 (Firehose buffers up to 5 minutes, Pipes up to 1)."""
 
 
 THRESHOLDS = Thresholds()
@@ -63,6 +65,8 @@ class Monitoring(Construct):
         rest_api: apigateway.RestApi,
         namespace: str,
         alarm_email: str,
+        export_stream_name: str | None = None,
+        export_pipe_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._namespace = namespace
@@ -141,6 +145,32 @@ class Monitoring(Construct):
                 notifier.metric("IteratorAge", period=PERIOD, statistic="Maximum"),
                 THRESHOLDS.notifier_iterator_age_ms,
                 "New access requests wait for their approval email: the notifier is behind or failing.",
+            )
+        if export_stream_name is not None:
+            self._alarm(
+                "AuditExportFreshness",
+                cloudwatch.Metric(
+                    namespace="AWS/Firehose",
+                    metric_name="DeliveryToS3.DataFreshness",
+                    dimensions_map={"DeliveryStreamName": export_stream_name},
+                    statistic="Maximum",
+                    period=PERIOD,
+                ),
+                THRESHOLDS.export_freshness_s,
+                "Audit records are not reaching the S3 export (Firehose cannot write to the bucket).",
+            )
+        if export_pipe_name is not None:
+            self._alarm(
+                "AuditExportPipeFailures",
+                cloudwatch.Metric(
+                    namespace="AWS/EventBridge/Pipes",
+                    metric_name="ExecutionFailed",
+                    dimensions_map={"PipeName": export_pipe_name},
+                    statistic="Sum",
+                    period=PERIOD,
+                ),
+                1,
+                "The audit export pipe failed to hand records to Firehose (retried for the stream's 24 h).",
             )
         self.dashboard = self._dashboard(functions, rest_api)
 

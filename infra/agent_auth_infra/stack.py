@@ -42,7 +42,7 @@ class AgentAuthStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         audit_key = AuditKey(self, "AuditKey")
         tables = Tables(self, "Tables")
-        AuditExport(
+        audit_export = AuditExport(
             self,
             "AuditExport",
             table=tables[schema.AUDIT],
@@ -140,6 +140,8 @@ class AgentAuthStack(Stack):
             rest_api=api.rest_api,
             namespace=namespace,
             alarm_email=settings.alarm_email,
+            export_stream_name=audit_export.delivery_stream.ref,
+            export_pipe_name=audit_export.pipe.ref,
         )
 
         # Created directly in the stack so that each output's key is exactly the schema's name.
