@@ -44,8 +44,11 @@ unit: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python bench/run.py
 
+# The CloudFormation template in cdk.out (bundling the functions with pip, no Docker), then where it is, its
+# size and its resource count.
 synth: $(INSTALLED)
-	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(BIN)/python infra/app.py
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_OUTDIR=cdk.out $(BIN)/python infra/app.py
+	$(BIN)/python infra/synth_report.py cdk.out
 
 clean:
 	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache .cache

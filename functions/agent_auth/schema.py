@@ -25,7 +25,8 @@ class TableSpec:
     ttl_attribute: str | None = None
     indexes: tuple[Index, ...] = field(default=())
     stream: bool = False
-    """A DynamoDB stream of new images (the approval notifier reads it)."""
+    """A DynamoDB stream of new images (the approval notifier reads the requests'; the audit export the
+    audit table's)."""
 
     @property
     def env_var(self) -> str:
@@ -69,6 +70,7 @@ AUDIT = TableSpec(
     sort_key="sk",  # "<ISO-8601 time>#<record id>": newest first with ScanIndexForward=False
     ttl_attribute="expires_at",  # retention, not correctness
     indexes=(AUDIT_BY_HOUR, AUDIT_BY_USER),
+    stream=True,  # exported to S3 (infra audit_export.py), so the trail outlives the table's retention
 )
 
 REQUESTS = TableSpec(

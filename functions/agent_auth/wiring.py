@@ -7,10 +7,12 @@ modules are imported inside their builders, so the token handler's cold start ne
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from agent_auth import schema
+from agent_auth import outcome_metrics, schema
+from agent_auth.adapters import audit_metrics
 from agent_auth.adapters.audit_table import AuditTable
 from agent_auth.adapters.aws import AwsClients
 from agent_auth.adapters.delegation_tables import CodeTable, ConsentTable, RefreshTable
@@ -36,10 +38,11 @@ from agent_auth.oauth.operation import ClientOperation
 from agent_auth.oauth.throttle import FailureThrottle, ThrottleLimits
 from agent_auth.oauth.token_endpoint import TokenOperation
 from agent_auth.oauth.tokens.issuer import TokenIssuer
-from agent_auth.ports import Signer
+from agent_auth.ports import AuditLog, Signer
 from agent_auth.web.client_endpoint import ClientEndpoint
 
 if TYPE_CHECKING:
+    from agent_auth.adapters.kms_mac import KmsMac
     from agent_auth.jit.approval import ApprovalService
     from agent_auth.jit.notifier import Notifier
     from agent_auth.oauth.authorize.flow import AuthorizationFlow
@@ -58,8 +61,31 @@ def from_environment(build: Callable[[Settings, AwsClients], T]) -> Callable[[],
     return built
 
 
-def audit_log(settings: Settings, clients: AwsClients) -> AuditTable:
-    return AuditTable(clients.dynamodb, settings.audit_table, settings.audit_retention_days)
+def _metrics() -> audit_metrics.Emit | None:
+    """Where counts go on Lambda (the stack names a metrics namespace); None elsewhere: the development
+    server, the CLI and the tests print no metrics."""
+    namespace = os.environ.get(outcome_metrics.NAMESPACE_ENV)
+    return audit_metrics.emf_emitter(namespace) if namespace else None
+
+
+def audit_log(settings: Settings, clients: AwsClients) -> AuditLog:
+    """The audit table, counted per outcome as each record is written (adapters.audit_metrics), so no
+    handler emits metrics of its own."""
+    table = AuditTable(clients.dynamodb, settings.audit_table, settings.audit_retention_days)
+    emit = _metrics()
+    if emit is None:
+        return table
+    return audit_metrics.MeteredAuditLog(table, emit, (g.grant_type for g in GRANT_TYPES))
+
+
+def _counted_signer(signer: Signer) -> Signer:
+    emit = _metrics()
+    return signer if emit is None else audit_metrics.CountedSigner(signer, emit)
+
+
+def _counted_mac(mac: KmsMac) -> KmsMac | audit_metrics.CountedMac:
+    emit = _metrics()
+    return mac if emit is None else audit_metrics.CountedMac(mac, emit)
 
 
 def grant_type_registry(
@@ -148,7 +174,7 @@ def _client_endpoint(
 def token_endpoint(
     settings: Settings, clients: AwsClients, clock: Clock | None = None, signer: Signer | None = None
 ) -> ClientEndpoint:
-    signer = signer or KmsSigner(clients.kms, settings.signing_key_arn, settings.signing_alg)
+    signer = signer or _counted_signer(KmsSigner(clients.kms, settings.signing_key_arn, settings.signing_alg))
     clock = clock or default_clock()
     operation = TokenOperation(grant_type_registry(settings, signer, clients, clock))
     return _client_endpoint(settings, clients, clock, operation)
@@ -176,7 +202,7 @@ def approval_service(settings: Settings, clients: AwsClients, clock: Clock | Non
         requests=RequestTable(clients.dynamodb, settings.requests_table),
         grants=GrantTable(clients.dynamodb, settings.grants_table),
         agents=agents,
-        mac=KmsMac(clients.kms, settings.require("approval_key_arn")),
+        mac=_counted_mac(KmsMac(clients.kms, settings.require("approval_key_arn"))),
         audit=audit_log(settings, clients),
         transaction=DynamoTransaction(clients.dynamodb),
         clock=clock,
@@ -195,7 +221,7 @@ def notifier(settings: Settings, clients: AwsClients, clock: Clock | None = None
         issuer=settings.issuer,
         sender=settings.require("mail_from"),
         agents=AgentTable(clients.dynamodb, settings.agents_table),
-        mac=KmsMac(clients.kms, settings.require("approval_key_arn")),
+        mac=_counted_mac(KmsMac(clients.kms, settings.require("approval_key_arn"))),
         mailer=SesMailer(clients.sesv2),
         audit=audit_log(settings, clients),
         clock=clock or default_clock(),

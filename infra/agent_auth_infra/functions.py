@@ -139,6 +139,8 @@ class Functions(Construct):
         previous_key_arns: tuple[str, ...],
         upstream_secret: secretsmanager.ISecret,
         memory_size: int,
+        log_retention: logs.RetentionDays = LOG_RETENTION,
+        reserved_concurrency: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         code = lambda_code()
@@ -148,7 +150,7 @@ class Functions(Construct):
                 raise KeyError(f"function {spec.name!r} has no entry in ACCESS: declare what it may call")
             access = ACCESS[spec]
             scope_ = Construct(self, spec.name)
-            log_group = logs.LogGroup(scope_, "Logs", retention=LOG_RETENTION)
+            log_group = logs.LogGroup(scope_, "Logs", retention=log_retention)
             statements = [
                 # Only its own, pre-created log group: no logs:CreateLogGroup, no other function's logs.
                 iam.PolicyStatement(
@@ -213,6 +215,7 @@ class Functions(Construct):
                 role=role,
                 log_group=log_group,
                 environment={**environment, **POWERTOOLS_ENV},
+                reserved_concurrent_executions=(reserved_concurrency or {}).get(spec.name),
             )
             acknowledge(
                 self.by_spec[spec],

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from aws_cdk import aws_logs as logs
 from constructs import Node
 
 from agent_auth import config
@@ -30,12 +31,53 @@ UPSTREAM_CLIENT_ID = "upstreamClientId"
 UPSTREAM_CLIENT_SECRET_ARN = "upstreamClientSecretArn"
 UPSTREAM_GROUPS_CLAIM = "upstreamGroupsClaim"
 COGNITO_DOMAIN_PREFIX = "cognitoDomainPrefix"
+STAGE = "stage"
+LOG_RETENTION_DAYS = "logRetentionDays"
+ALARM_EMAIL = "alarmEmail"
+WAF = "waf"
+DOMAIN_NAME = "domainName"
+CERTIFICATE_ARN = "certificateArn"
+HOSTED_ZONE_ID = "hostedZoneId"
+AUDIT_EXPORT_DAYS = "auditExportDays"
+AUDIT_OBJECT_LOCK = "auditObjectLock"
+RESERVED_CONCURRENCY = "reservedConcurrency"
 
 COGNITO_GROUPS_CLAIM = "cognito:groups"
 """Where Cognito lists a user's groups in the ID token."""
 SECRET_ARN_PATTERN = r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+-[A-Za-z0-9]{6}"
 """A complete secret ARN, with the six characters Secrets Manager appends: IAM grants on exactly it."""
 DOMAIN_PREFIX_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+STAGE_PATTERN = r"[A-Za-z0-9_]{1,64}"
+"""API Gateway's rule for stage names."""
+DOMAIN_NAME_PATTERN = r"(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+CERTIFICATE_ARN_PATTERN = r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}"
+HOSTED_ZONE_ID_PATTERN = r"Z[A-Z0-9]{1,31}"
+RETENTION_DAYS = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+"""The retention periods CloudWatch Logs accepts."""
+LOG_RETENTION_CHOICES = tuple(RETENTION_DAYS)
 
 
 class ContextError(ValueError):
@@ -66,6 +108,26 @@ class DeploymentSettings:
     """The ID token claim listing groups; empty: `groups`, or `cognito:groups` for the Cognito default."""
     cognito_domain_prefix: str = ""
     """The Cognito domain's prefix (globally unique in the region); empty: derived from the stack."""
+    stage: str = "v1"
+    """The API stage, the last segment of the issuer (https://HOST/STAGE) without a custom domain."""
+    log_retention_days: int = 90
+    """Function logs and API access logs; one of LOG_RETENTION_CHOICES."""
+    alarm_email: str = ""
+    """Who the alarms email (SNS asks the address to confirm); empty: the topic has no subscriber."""
+    waf: bool = False
+    """A WAF web ACL on the stage, with rate-based rules per source address (costs per ACL and rule)."""
+    domain_name: str = ""
+    """A custom domain (e.g. auth.example.com) for the issuer; needs certificate_arn."""
+    certificate_arn: str = ""
+    """An ACM certificate for domain_name, in the stack's region (a regional endpoint)."""
+    hosted_zone_id: str = ""
+    """The Route 53 zone of domain_name, to add the alias record; empty: point your DNS yourself."""
+    audit_export_days: int = 2557
+    """How long exported audit records stay in S3 (seven years), whatever the table keeps."""
+    audit_object_lock: bool = False
+    """S3 Object Lock in compliance mode on the export: nobody, root included, deletes a record early."""
+    reserved_concurrency: tuple[tuple[str, int], ...] = ()
+    """Function name -> reserved concurrent executions; empty: none reserved (see docs/deploy.md)."""
 
     @property
     def uses_cognito(self) -> bool:
@@ -109,10 +171,11 @@ class DeploymentSettings:
                 API_GATEWAY_CLOUD_WATCH_ROLE,
                 get(API_GATEWAY_CLOUD_WATCH_ROLE, defaults.api_gateway_cloud_watch_role),
             ),
+            **_operations(get, defaults),
         )
 
 
-def _upstream(get: Callable[[str, Any], Any]) -> dict[str, str]:
+def _upstream(get: Callable[[str, Any], Any]) -> dict[str, Any]:
     """The provider: all of issuer, client id and secret ARN, or none of them (Cognito, made here)."""
     issuer, client_id, secret_arn, groups_claim, domain_prefix = (
         _text(key, get(key, ""))
@@ -209,3 +272,79 @@ def _arns(value: Any) -> tuple[str, ...]:
                 f"context {PREVIOUS_SIGNING_KEY_ARNS} holds {arn!r}, which is not a KMS key ARN"
             )
     return arns
+
+
+def _operations(get: Callable[[str, Any], Any], defaults: DeploymentSettings) -> dict[str, Any]:
+    """Stage, logs, alarms, WAF, custom domain, audit export and concurrency."""
+    stage = _text(STAGE, get(STAGE, defaults.stage))
+    if not re.fullmatch(STAGE_PATTERN, stage):
+        raise ContextError(f"context {STAGE} must be 1-64 letters, digits or underscores, got {stage!r}")
+    retention = _positive_int(LOG_RETENTION_DAYS, get(LOG_RETENTION_DAYS, defaults.log_retention_days))
+    if retention not in LOG_RETENTION_CHOICES:
+        raise ContextError(
+            f"context {LOG_RETENTION_DAYS} must be one of {', '.join(map(str, LOG_RETENTION_CHOICES))}, "
+            f"got {retention}"
+        )
+    alarm_email = _text(ALARM_EMAIL, get(ALARM_EMAIL, ""))
+    if alarm_email:
+        alarm_email = _email(ALARM_EMAIL, alarm_email)
+    domain, certificate, zone = (
+        _text(key, get(key, "")) for key in (DOMAIN_NAME, CERTIFICATE_ARN, HOSTED_ZONE_ID)
+    )
+    if domain:
+        if not re.fullmatch(DOMAIN_NAME_PATTERN, domain):
+            raise ContextError(f"context {DOMAIN_NAME} must be a lowercase DNS name, got {domain!r}")
+        if not re.fullmatch(CERTIFICATE_ARN_PATTERN, certificate):
+            raise ContextError(
+                f"context {CERTIFICATE_ARN} must be the ARN of an ACM certificate for {domain}, got "
+                f"{certificate!r}"
+            )
+        if zone and not re.fullmatch(HOSTED_ZONE_ID_PATTERN, zone):
+            raise ContextError(f"context {HOSTED_ZONE_ID} must be a Route 53 zone id, got {zone!r}")
+    else:
+        for key, value in ((CERTIFICATE_ARN, certificate), (HOSTED_ZONE_ID, zone)):
+            if value:
+                raise ContextError(f"context {key} needs {DOMAIN_NAME}")
+    return {
+        "stage": stage,
+        "log_retention_days": retention,
+        "alarm_email": alarm_email,
+        "waf": _bool(WAF, get(WAF, defaults.waf)),
+        "domain_name": domain,
+        "certificate_arn": certificate,
+        "hosted_zone_id": zone,
+        "audit_export_days": _positive_int(
+            AUDIT_EXPORT_DAYS, get(AUDIT_EXPORT_DAYS, defaults.audit_export_days)
+        ),
+        "audit_object_lock": _bool(AUDIT_OBJECT_LOCK, get(AUDIT_OBJECT_LOCK, defaults.audit_object_lock)),
+        "reserved_concurrency": _concurrency(get(RESERVED_CONCURRENCY, {})),
+    }
+
+
+def _concurrency(value: Any) -> tuple[tuple[str, int], ...]:
+    """A JSON object (cdk.json) or `-c reservedConcurrency=token=50,approvals=5`."""
+    from agent_auth import routes
+
+    if isinstance(value, str):
+        pairs = [item.partition("=")[::2] for item in value.split(",") if item.strip()]
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        raise ContextError(
+            f"context {RESERVED_CONCURRENCY} must map function names to numbers, got {value!r}"
+        )
+    names = {spec.name for spec in routes.ALL_FUNCTIONS}
+    result = []
+    for key, count in pairs:
+        name = str(key).strip()
+        if name not in names:
+            raise ContextError(
+                f"context {RESERVED_CONCURRENCY} names {name!r}, not one of {', '.join(sorted(names))}"
+            )
+        result.append((name, _positive_int(f"{RESERVED_CONCURRENCY}.{name}", count)))
+    return tuple(sorted(result))
+
+
+def log_retention(days: int) -> logs.RetentionDays:
+    """The CDK value for a validated number of days (one of LOG_RETENTION_CHOICES)."""
+    return RETENTION_DAYS[days]

@@ -1,5 +1,17 @@
-"""The agent-auth stack: tables, signing key, functions and the API that fronts them, plus the outputs the
-CLI reads (`agent-auth apply --stack NAME`)."""
+"""The agent-auth stack: tables, keys, functions, the API, the audit export and monitoring, plus the outputs
+the CLI reads (`agent-auth apply --stack NAME`).
+
+One stack, one construct per concern (Tables, SigningKey and ApprovalKey, Api, Functions, AuditExport,
+Monitoring) rather than a stack per concern, because:
+- Across stacks every reference is a CloudFormation export, and an exported value cannot change while
+  another stack imports it: a table replaced because schema.py changed its keys, or a new table every
+  function must be told about, would need a two-step deploy instead of flowing through as it does here.
+- The API and the functions refer to each other (the functions are told the issuer, built from the API;
+  the API's methods integrate the functions; Cognito's callback URL names the issuer), which splits
+  into stacks only through a cycle or hand-made parameters.
+- The CLI finds every table, the issuer and the key from one stack's outputs (`--stack NAME`).
+The template stays far from CloudFormation's limits (`make synth` prints its size and resource count).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +23,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
-from agent_auth import config, routes, schema
-from agent_auth_infra.api import Api
+from agent_auth import config, outcome_metrics, routes, schema
+from agent_auth_infra.api import Api, CustomDomain
+from agent_auth_infra.audit_export import AuditExport, AuditKey
 from agent_auth_infra.functions import Functions
 from agent_auth_infra.identity_provider import upstream_provider
+from agent_auth_infra.monitoring import Monitoring, metrics_namespace
 from agent_auth_infra.nag import acknowledge
-from agent_auth_infra.settings import DeploymentSettings
+from agent_auth_infra.settings import DeploymentSettings, log_retention
 from agent_auth_infra.signing_key import ApprovalKey, SigningKey
 from agent_auth_infra.tables import Tables
 
@@ -26,10 +40,30 @@ class AgentAuthStack(Stack):
         self, scope: Construct, construct_id: str, *, settings: DeploymentSettings, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        audit_key = AuditKey(self, "AuditKey")
         tables = Tables(self, "Tables")
+        audit_export = AuditExport(
+            self,
+            "AuditExport",
+            table=tables[schema.AUDIT],
+            key=audit_key.key,
+            retention_days=settings.audit_export_days,
+            object_lock=settings.audit_object_lock,
+        )
         signing_key = SigningKey(self, "SigningKey", alg=settings.signing_alg)
         approval_key = ApprovalKey(self, "ApprovalKey")
-        api = Api(self, "Api", cloud_watch_role=settings.api_gateway_cloud_watch_role)
+        api = Api(
+            self,
+            "Api",
+            cloud_watch_role=settings.api_gateway_cloud_watch_role,
+            stage=settings.stage,
+            domain=(
+                CustomDomain(settings.domain_name, settings.certificate_arn, settings.hosted_zone_id)
+                if settings.domain_name
+                else None
+            ),
+            waf=settings.waf,
+        )
         upstream = upstream_provider(self, settings, api.issuer)
 
         # The very settings the functions read back with config.Settings.from_env. A table's setting is
@@ -59,6 +93,9 @@ class AgentAuthStack(Stack):
         )
         environment = function_settings.to_env()
         del environment["AWS_REGION"]  # reserved: Lambda sets it
+        # Where the functions' audit-derived counts go (adapters.audit_metrics), and the alarms look.
+        namespace = metrics_namespace(self.stack_name)
+        environment[outcome_metrics.NAMESPACE_ENV] = namespace
         # The client secret only ever comes from Secrets Manager (UPSTREAM_CLIENT_SECRET_ARN) on AWS.
         assert "UPSTREAM_CLIENT_SECRET" not in environment
         functions = Functions(
@@ -72,6 +109,8 @@ class AgentAuthStack(Stack):
             previous_key_arns=settings.previous_signing_key_arns,
             upstream_secret=upstream.client_secret,
             memory_size=settings.lambda_memory_size,
+            log_retention=log_retention(settings.log_retention_days),
+            reserved_concurrency=dict(settings.reserved_concurrency),
         )
         for spec in routes.FUNCTIONS:
             api.route(spec, functions.by_spec[spec])
@@ -92,6 +131,17 @@ class AgentAuthStack(Stack):
             "AwsSolutions-IAM5[Resource::*]",
             "The stream event source needs dynamodb:ListStreams, which has no resource-level permissions; "
             "reading records is limited to the requests table's stream.",
+        )
+
+        Monitoring(
+            self,
+            "Monitoring",
+            functions=functions.by_spec,
+            rest_api=api.rest_api,
+            namespace=namespace,
+            alarm_email=settings.alarm_email,
+            export_stream_name=audit_export.delivery_stream.ref,
+            export_pipe_name=audit_export.pipe.ref,
         )
 
         # Created directly in the stack so that each output's key is exactly the schema's name.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aws_cdk import DockerImage
 
 from agent_auth import routes
 from agent_auth_infra import bundling
@@ -55,6 +57,12 @@ def test_source_hash_follows_the_package_and_requirements(sources: Path) -> None
     (cache / "stray.cpython-311.pyc").write_bytes(b"\0")
     assert bundling.source_hash() == after_requirements
 
+    # When only the CLI or the development server changes / Then neither does it: they are not bundled
+    for excluded in ("cli", "devserver"):
+        module = next((sources / "agent_auth" / excluded).glob("*.py"))
+        module.write_text(module.read_text() + "\n# changed\n")
+    assert bundling.source_hash() == after_requirements
+
 
 @dataclass(frozen=True)
 class Bundle:
@@ -74,7 +82,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
 
 @pytest.mark.slow
 def test_bundle_holds_the_package_and_linux_wheels(bundle: Bundle) -> None:
-    # Then the bundle holds our handlers and the dependencies, built for Linux x86_64
+    # Then the bundle holds our handlers and the dependencies, built for Linux arm64
     asset = bundle.asset
     assert (asset / "agent_auth" / "handlers" / "token.py").is_file()
     assert not list(asset.rglob("__pycache__"))
@@ -83,9 +91,13 @@ def test_bundle_holds_the_package_and_linux_wheels(bundle: Bundle) -> None:
     shared_objects = list((asset / "cryptography").rglob("*.so"))
     assert shared_objects
     for shared_object in shared_objects:
-        assert _elf_machine(shared_object) == "ELF 64-bit x86-64", shared_object
+        assert _elf_machine(shared_object) == "ELF 64-bit aarch64", shared_object
     wheel_tags = (next(asset.glob("cryptography-*.dist-info")) / "WHEEL").read_text()
-    assert "manylinux" in wheel_tags and "x86_64" in wheel_tags
+    assert "manylinux" in wheel_tags and "aarch64" in wheel_tags
+    # And nothing only the CLI or the development server needs
+    assert not (asset / "agent_auth" / "cli").exists()
+    assert not (asset / "agent_auth" / "devserver").exists()
+    assert (asset / "agent_auth" / "handlers").is_dir()
 
 
 @pytest.mark.slow
@@ -103,9 +115,21 @@ def test_handlers_import_from_the_bundle_alone(bundle: Bundle, tmp_path: Path) -
         source = source.parent if source.name == "__init__.py" else source
         (runtime / source.name).symlink_to(source)
 
+    # And the bundle's very contents, with wheels for this machine when it is not arm64 (an aarch64
+    # shared object cannot load here): the same requirements and package, only the platform differs
+    asset = bundle.asset
+    if platform.machine() not in ("aarch64", "arm64"):
+        asset = tmp_path / "host-bundle"
+        bundling.PipBundling(bundling.platforms(platform.machine())).try_bundle(
+            str(asset), image=DockerImage.from_registry("unused")
+        )
+        assert sorted(p.name for p in (asset / "agent_auth").iterdir()) == sorted(
+            p.name for p in (bundle.asset / "agent_auth").iterdir()
+        )
+
     # When each handler module is imported in an isolated interpreter
     handlers = ", ".join(f"agent_auth.handlers.{spec.name}" for spec in routes.ALL_FUNCTIONS)
-    script = f"import sys; sys.path[:0] = [{str(bundle.asset)!r}, {str(runtime)!r}]; import {handlers}"
+    script = f"import sys; sys.path[:0] = [{str(asset)!r}, {str(runtime)!r}]; import {handlers}"
     result = subprocess.run([python, "-I", "-S", "-c", script], check=False, capture_output=True, text=True)
 
     # Then they load: nothing they import is missing from the bundle
@@ -162,4 +186,6 @@ def _elf_machine(path: Path) -> str:
         return "not ELF"
     # e_ident[EI_CLASS] == 2: 64-bit; e_machine (bytes 18-19, little endian) == 62: x86-64
     machine = int.from_bytes(header[18:20], "little")
-    return f"ELF {'64-bit' if header[4] == 2 else '32-bit'} {'x86-64' if machine == 62 else machine}"
+    # e_machine 183: AArch64
+    name = {62: "x86-64", 183: "aarch64"}.get(machine, str(machine))
+    return f"ELF {'64-bit' if header[4] == 2 else '32-bit'} {name}"

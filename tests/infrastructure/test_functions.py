@@ -25,14 +25,14 @@ def test_one_function_per_route_spec_and_nothing_else(synth: Synthesized) -> Non
     assert handlers == sorted(spec.handler for spec in routes.ALL_FUNCTIONS)
 
 
-def test_every_function_runs_python_3_12_on_x86_64(synth: Synthesized) -> None:
+def test_every_function_runs_python_3_12_on_arm64(synth: Synthesized) -> None:
     # Given every Lambda function in the template (ours and any a construct may add)
     functions = synth.of_type("AWS::Lambda::Function")
     assert functions
     for logical_id, function in functions.items():
         # Then it runs the runtime the bundle's wheels were fetched for
         assert function["Properties"]["Runtime"] == "python3.12", logical_id
-        assert function["Properties"]["Architectures"] == ["x86_64"], logical_id
+        assert function["Properties"]["Architectures"] == ["arm64"], logical_id
 
 
 @FUNCTIONS

@@ -147,3 +147,61 @@ def test_the_cognito_domain_prefix_may_be_chosen() -> None:
 def test_bad_upstream_context_stops_the_synth_naming_the_key(key: str, context: dict[str, Any]) -> None:
     with pytest.raises(ContextError, match=key):
         settings(**context)
+
+
+def test_operations_context_is_parsed_from_strings() -> None:
+    # Given the operations choices as `-c` passes them
+    chosen = settings(
+        stage="prod",
+        logRetentionDays="30",
+        alarmEmail="oncall@example.com",
+        waf="true",
+        domainName="auth.example.com",
+        certificateArn="arn:aws:acm:eu-west-1:111122223333:certificate/11111111-2222-3333-4444-555555555555",
+        auditObjectLock="true",
+        auditExportDays="3650",
+        reservedConcurrency="token=20,notifier=2",
+    )
+    # Then each becomes its typed setting
+    assert (chosen.stage, chosen.log_retention_days, chosen.alarm_email) == ("prod", 30, "oncall@example.com")
+    assert chosen.waf is True and chosen.audit_object_lock is True
+    assert chosen.domain_name == "auth.example.com" and chosen.hosted_zone_id == ""
+    assert chosen.audit_export_days == 3650
+    assert chosen.reserved_concurrency == (("notifier", 2), ("token", 20))
+
+
+def test_operations_defaults_reserve_nothing_and_turn_nothing_on() -> None:
+    # A fresh account may allow only 10 concurrent executions, all of which must stay unreserved
+    defaults = settings()
+    assert defaults.reserved_concurrency == ()
+    assert (defaults.waf, defaults.audit_object_lock, defaults.alarm_email, defaults.domain_name) == (
+        False,
+        False,
+        "",
+        "",
+    )
+    assert defaults.stage == "v1" and defaults.log_retention_days == 90
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"stage": "v1/beta"}, "context stage must be 1-64 letters"),
+        ({"logRetentionDays": "45"}, "context logRetentionDays must be one of 1, 3, 5"),
+        ({"alarmEmail": "not-an-address"}, "context alarmEmail must be an email address"),
+        ({"waf": "maybe"}, "context waf must be true or false"),
+        ({"domainName": "auth.example.com"}, "context certificateArn must be the ARN of an ACM certificate"),
+        ({"domainName": "Auth Example"}, "context domainName must be a string without spaces"),
+        ({"certificateArn": "arn:aws:acm:eu-west-1:111122223333:certificate/x"}, "needs domainName"),
+        ({"hostedZoneId": "Z123"}, "context hostedZoneId needs domainName"),
+        ({"reservedConcurrency": {"tokens": 5}}, "context reservedConcurrency names 'tokens', not one of"),
+        (
+            {"reservedConcurrency": {"token": 0}},
+            "context reservedConcurrency.token must be a positive integer",
+        ),
+        ({"auditExportDays": "-1"}, "context auditExportDays must be a positive integer"),
+    ],
+)
+def test_bad_operations_context_is_refused_with_its_key(context: dict[str, Any], message: str) -> None:
+    with pytest.raises(ContextError, match=message.replace(".", r"\.")):
+        settings(**context)
