@@ -55,3 +55,19 @@ def test_readme_points_to_the_deploy_guide_and_the_guide_leaves_cost_to_the_lead
     ):
         assert heading in text, heading
     assert "key-rotation.md" in text.split("## Rotating keys", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_cost_table_adds_up() -> None:
+    # Given the cost table of docs/deploy.md: each item's figure per million tokens is the last bold amount
+    # of its row, and the total row says "about $X"
+    section = DOCS.read_text().split("## Cost", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "**" in line]
+    total_row = next(row for row in rows if row.startswith("| **total**"))
+    items = [row for row in rows if row is not total_row]
+    amounts = [float(re.findall(r"\*\*\$([\d,.]+)\*\*", row)[-1].replace(",", "")) for row in items]
+    total = float(re.search(r"\*\*about \$([\d.]+)\*\*", total_row)[1])  # type: ignore[index]
+    # Then the items add up to the total, to the cent of rounding each line
+    assert len(amounts) == 7
+    assert abs(sum(amounts) - total) < 0.05
+    # And the README quotes the same total
+    assert f"**${total:.2f}**" in README.read_text()
