@@ -56,7 +56,9 @@ def linkified(text: str) -> str:
         url = match.group(0).rstrip(".,;:)")
         end = match.start() + len(url)
         parts.append(escape(text[last : match.start()]))
-        parts.append(f'<a href="{escape(url)}">{escape(url)}</a>')
+        pieces = [piece for piece in re.split(r"(?<=[?&=/])", url) if piece]
+        shown = "<wbr>".join(escape(piece) for piece in pieces)  # long links wrap at their separators
+        parts.append(f'<a href="{escape(url)}">{shown}</a>')
         last = end
     parts.append(escape(text[last:]))
     return "".join(parts)
