@@ -9,12 +9,17 @@ CONFORMANCE := .cache/conformance/node_modules/.bin/conformance
 
 .PHONY: dev test lint typecheck unit bench synth clean conformance-tools
 
+# Once per clone (and again when a pyproject.toml changes); each step says what it does, as pip is quiet.
 $(INSTALLED): pyproject.toml sdk/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "agent-auth needs Python 3.11 or later: make PYTHON=python3.12")'
+	@echo "==> [1/3] creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "==> [2/3] upgrading pip in $(VENV)"
 	$(BIN)/pip install --quiet --upgrade pip
+	@echo "==> [3/3] installing agent-auth, its SDK and their pinned dependencies (a few minutes the first time)"
 	$(BIN)/pip install --quiet -e ".[dev,infra]" -e sdk
 	@touch $@
+	@echo "==> installed; the CLI is $(BIN)/agent-auth"
 
 dev: $(INSTALLED)
 	$(BIN)/agent-auth dev --policy examples/policy.yaml --credentials-out .agent-auth/credentials.json

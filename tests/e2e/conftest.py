@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import re
@@ -82,7 +84,9 @@ def start_dev_server(
         stderr=subprocess.STDOUT,
         text=True,
         env=_clean_env(),
+        start_new_session=True,  # its own process group, which teardown kills whole
     )
+    RUNNING.append(process)
     banner: list[str] = []
     deadline = time.monotonic() + 60
     assert process.stdout is not None
@@ -96,28 +100,60 @@ def start_dev_server(
             # Keep draining the output so a chatty server never blocks on a full pipe.
             threading.Thread(target=process.stdout.read, daemon=True).start()
             return DevServer(process, match.group(1), workdir, policy_file, key, banner)
-    process.kill()
-    process.wait(timeout=20)
+    kill_group(process)
     raise AssertionError("agent-auth dev did not become ready:\n" + "\n".join(banner))
 
 
+RUNNING: list[subprocess.Popen[str]] = []
+"""Every server start_dev_server started, so the end of the session can kill what a test left running."""
+
+
+def kill_group(process: subprocess.Popen[str]) -> None:
+    """SIGKILL to the server's whole process group (start_new_session made it the leader), once: then
+    it leaves RUNNING, so its id, free again, is never signalled later."""
+    if process not in RUNNING:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=20)
+    RUNNING.remove(process)
+
+
 def stop_dev_server(process: subprocess.Popen[str]) -> None:
-    """Ctrl-C, as a user stops it; killed if it has not stopped within 20 seconds, so a hung server
-    fails its tests instead of outliving the run."""
-    process.send_signal(signal.SIGINT)
+    """Ctrl-C, as a user stops it; its group is killed if it has not stopped within 20 seconds (and
+    in any case afterwards), so a hung server fails its tests instead of outliving the run."""
     try:
+        process.send_signal(signal.SIGINT)
         process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=20)
-        raise
+    finally:
+        kill_group(process)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_server_outlives_the_run() -> Iterator[None]:
+    """However a test ended (failed, errored, interrupted), the servers it started die with the run."""
+    try:
+        yield
+    finally:
+        _kill_all()
+
+
+def _kill_all() -> None:
+    for process in list(RUNNING):
+        kill_group(process)
+
+
+atexit.register(_kill_all)  # also when the run itself is interrupted
 
 
 @pytest.fixture(scope="module")
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     server = start_dev_server(tmp_path_factory.mktemp("dev"), rsa_key())
-    yield server
-    stop_dev_server(server.process)
+    try:
+        yield server
+    finally:
+        stop_dev_server(server.process)
 
 
 def fetch_json(url: str) -> Any:

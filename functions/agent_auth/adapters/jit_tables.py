@@ -120,6 +120,17 @@ class GrantTable:
             )
         return [grant_from_item(_plain(i)) for i in result["Items"]]
 
+    def list_grants(self) -> list[JitGrant]:
+        """Every grant the table still holds (the TTL removes ended ones days later), for operators:
+        a scan, never on a token's path."""
+        grants: list[JitGrant] = []
+        with aws_call():
+            for page in self._client.get_paginator("scan").paginate(
+                TableName=self._table, ConsistentRead=True
+            ):
+                grants += [grant_from_item(_plain(i)) for i in page["Items"]]
+        return grants
+
     def get_grant(self, client_id: str, grant_id: str) -> JitGrant | None:
         with aws_call():
             result = self._client.get_item(

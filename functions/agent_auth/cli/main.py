@@ -4,44 +4,79 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from importlib import metadata
 from typing import Any
 
 from agent_auth.audit import DEFAULT_LIMIT
+from agent_auth.cli import jit
+from agent_auth.cli.common import (
+    EXIT_CHANGES,
+    EXIT_FAILED,
+    EXIT_PIPE,
+    EXIT_USAGE,
+    Parser,
+    print_rows,
+    progress,
+    target,
+    target_options,
+    time_text,
+    where,
+)
 from agent_auth.errors import DependencyFailure
 from agent_auth.operations import (
+    ApplyResult,
     OperationFailed,
     Target,
     apply_policy,
     list_consents,
-    list_requests,
     read_audit,
     revoke_consent,
-    revoke_grant,
     rotate_secret,
 )
 from agent_auth.policy.compiler import load_policy
 from agent_auth.policy.source import PolicyInvalid
 
-EXIT_USAGE = 2
-EXIT_FAILED = 1
 SINCE = re.compile(r"^(\d+)([smhd])$")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    """The exit status: 0 done, 1 refused or failed, 2 a usage error or an invalid policy (and, with
+    `apply --detailed-exitcode`, 2 means changes and every error is 1), 130 Ctrl-C, 141 stdout closed."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    try:
+        try:
+            return _run(arguments)
+        finally:
+            sys.stdout.flush()  # here, so a closed pipe is seen now rather than at exit
+    except BrokenPipeError:
+        # `agent-auth ... | head`: the reader has what it wanted. Point stdout at /dev/null so the
+        # interpreter's last flush finds nowhere to fail, and end quietly (no traceback).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
+
+
+def _run(arguments: list[str]) -> int:
+    detailed = "--detailed-exitcode" in arguments
+    try:
+        args = _parser().parse_args(arguments)
+    except SystemExit as stop:
+        if detailed and stop.code == EXIT_USAGE:
+            return EXIT_FAILED  # 2 is reserved for "changes"
+        raise
     try:
         return int(args.run(args))
     except PolicyInvalid as invalid:
         print(f"{len(invalid.problems)} problem(s) in the policy; nothing was changed:", file=sys.stderr)
         for problem in invalid.problems:
             print(f"  {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_FAILED if detailed else EXIT_USAGE
     except OperationFailed as failed:
         print(f"agent-auth: {failed}", file=sys.stderr)
         return EXIT_FAILED
@@ -52,25 +87,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _version() -> str:
+    try:
+        return metadata.version("agent-auth")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agent-auth", description=__doc__)
+    parser = Parser(prog="agent-auth", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"agent-auth {_version()}")
+    # Each command group registers itself on `commands` (a subparsers object): one line each below.
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     dev = commands.add_parser("dev", help="run the development server (moto stands in for AWS)")
-    dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--port", type=int, default=8000)
-    dev.add_argument("--policy", default="examples/policy.yaml", metavar="FILE")
+    dev.add_argument("--host", default="127.0.0.1", help="the address to listen on; keep it on loopback")
+    dev.add_argument("--port", type=int, default=8000, help="the port to listen on (0: any free one)")
+    dev.add_argument("--policy", default="examples/policy.yaml", metavar="FILE", help="the policy to apply")
     dev.add_argument(
         "--credentials-out",
         metavar="FILE",
         help="write the generated secrets of secret-based agents here, as JSON",
     )
-    dev.add_argument("--signing-alg", choices=("RS256", "ES256"), default="RS256")
+    dev.add_argument(
+        "--signing-alg", choices=("RS256", "ES256"), default="RS256", help="the token signing algorithm"
+    )
     dev.set_defaults(run=_dev)
 
     apply = commands.add_parser("apply", help="apply a policy file (prints the plan)")
-    apply.add_argument("file")
+    apply.add_argument("file", help="the policy file (YAML)")
     apply.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    apply.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    apply.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 2 when the plan has changes, 0 when it has none, 1 on errors (as terraform plan)",
+    )
     _target_options(apply)
     apply.set_defaults(run=_apply)
 
@@ -83,18 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     _target_options(rotate)
     rotate.set_defaults(run=_rotate)
 
-    requests = commands.add_parser("requests", help="list just-in-time access requests, newest first")
-    requests.add_argument("--limit", type=int, default=50)
-    requests.add_argument("--json", action="store_true", help="one JSON object per line")
-    _target_options(requests)
-    requests.set_defaults(run=_requests)
-
-    grants = commands.add_parser("grants", help="manage just-in-time grants")
-    grant_commands = grants.add_subparsers(required=True, metavar="ACTION")
-    revoke = grant_commands.add_parser("revoke", help="end a grant now (its id is the request id)")
-    revoke.add_argument("grant_id", metavar="GRANT_ID")
-    _target_options(revoke)
-    revoke.set_defaults(run=_revoke)
+    jit.register(commands)
 
     consents = commands.add_parser(
         "consents", help="list what users allowed agents to do for them (delegated access)"
@@ -116,12 +157,9 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="print audit records, newest first")
     audit.add_argument("--agent", metavar="CLIENT_ID", help="only this agent's records")
     audit.add_argument("--user", metavar="EMAIL", help="only records acting for this user")
-    audit.add_argument("--since", default="24h", help="how far back: 30m, 1h, 7d (default 24h)")
+    audit.add_argument("--since", default="24h", help="how far back: 30m, 1h, 7d")
     audit.add_argument(
-        "--limit",
-        type=_positive,
-        default=DEFAULT_LIMIT,
-        help=f"at most this many records, the newest (default {DEFAULT_LIMIT})",
+        "--limit", type=_positive, default=DEFAULT_LIMIT, help="at most this many records, the newest"
     )
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     _target_options(audit)
@@ -129,26 +167,43 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _target_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    where = parser.add_mutually_exclusive_group(required=required)
-    where.add_argument("--dev", action="store_true", help="the development server running in this directory")
-    where.add_argument(
-        "--stack", metavar="NAME", help="a deployed stack, found from its CloudFormation outputs"
-    )
-    parser.add_argument("--region", help="the stack's region (default: your AWS configuration)")
-
-
-def _target(args: argparse.Namespace) -> Target:
-    from agent_auth.cli.targets import dev_target, stack_target
-
-    return dev_target() if args.dev else stack_target(args.stack, args.region)
+# The shared helpers under their earlier names, for command modules written against them.
+_target_options = target_options
+_target = target
+_print_rows = print_rows
+_time = time_text
 
 
 def _apply(args: argparse.Namespace) -> int:
     policy = load_policy(args.file)  # invalid: nothing is read from or written to the target
-    target = _target(args)
-    result = apply_policy(target, policy, dry_run=args.dry_run)
-    print(f"Plan for {target.name} ({args.file}):")
+    destination = _target(args)
+    with progress("planning" if args.dry_run else "applying the policy"):
+        result = apply_policy(destination, policy, dry_run=args.dry_run)
+    changed = not result.plan.is_empty
+    if args.json:
+        print(json.dumps(_plan_json(destination.name, args, result), sort_keys=True))
+    else:
+        _print_plan(destination, args, result)
+    return EXIT_CHANGES if args.detailed_exitcode and changed else 0
+
+
+def _plan_json(name: str, args: argparse.Namespace, result: ApplyResult) -> dict[str, Any]:
+    """The plan as data: what `lines()` prints, with the changed fields of each agent."""
+    plan = result.plan
+    return {
+        "target": name,
+        "file": args.file,
+        "changes": not plan.is_empty,
+        "applied": result.applied,
+        "dry_run": args.dry_run,
+        **plan.summary(),
+        "agents_changed": {agent: fields for agent, fields in sorted(plan.agents_changed.items())},
+        "agents_without_secret": result.agents_without_secret,
+    }
+
+
+def _print_plan(destination: Target, args: argparse.Namespace, result: ApplyResult) -> None:
+    print(f"Plan for {destination.name} ({args.file}):")
     for line in result.plan.lines():
         print(line)
     if result.plan.is_empty:
@@ -156,11 +211,9 @@ def _apply(args: argparse.Namespace) -> int:
     elif args.dry_run:
         print("Dry run: nothing was changed.")
     else:
-        print(f"Applied as {target.operator}.")
-    where = "--dev" if args.dev else f"--stack {args.stack}"
+        print(f"Applied as {destination.operator}.")
     for name in result.agents_without_secret:
-        print(f"{name} has no secret yet: run `agent-auth secret rotate {name} {where}`")
-    return 0
+        print(f"{name} has no secret yet: run `agent-auth secret rotate {name} {where(args)}`")
 
 
 def _rotate(args: argparse.Namespace) -> int:
@@ -193,56 +246,19 @@ def _audit(args: argparse.Namespace) -> int:
 
 AUDIT_INTERNAL = ("pk", "sk", "hour", "user_key", "day", "expires_at")
 """Keys and retention, not part of the record (the adapter leaves them out already)."""
-REQUEST_INTERNAL = ("pk", "purge_at", "digest")
 
 
 def _public(record: dict[str, Any], internal: tuple[str, ...] = AUDIT_INTERNAL) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in internal}
 
 
-def _requests(args: argparse.Namespace) -> int:
-    rows = list_requests(_target(args), args.limit)
-    if args.json:
-        for row in rows:
-            print(json.dumps(_public(row, REQUEST_INTERNAL), sort_keys=True))
-        return 0
-    table = [
-        {
-            "id": r["request_id"],
-            "agent": r["client_id"],
-            "scope": " ".join(r["scopes"]),
-            "status": r["status"],
-            "by": r.get("decided_by") or "",
-            "asked": _time(r["created_at"]),
-            "for": f"{int(r['duration']) // 60}m",
-        }
-        for r in rows
-    ]
-    _print_rows(
-        table,
-        (
-            ("REQUEST", "id"),
-            ("AGENT", "agent"),
-            ("SCOPE", "scope"),
-            ("FOR", "for"),
-            ("STATUS", "status"),
-            ("DECIDED BY", "by"),
-            ("ASKED", "asked"),
-        ),
-    )
-    return 0
-
-
-def _revoke(args: argparse.Namespace) -> int:
-    print(json.dumps(revoke_grant(_target(args), args.grant_id)))
-    return 0
-
-
 def _consents(args: argparse.Namespace) -> int:
     if not args.dev and not args.stack:
         print("agent-auth consents: one of --dev or --stack NAME is required", file=sys.stderr)
         return EXIT_USAGE
-    rows = list_consents(_target(args), args.user)
+    destination = _target(args)
+    with progress("reading consents"):
+        rows = list_consents(destination, args.user)
     if args.json:
         for row in rows:
             print(json.dumps(row, sort_keys=True))
@@ -265,10 +281,6 @@ def _consents(args: argparse.Namespace) -> int:
 def _revoke_consent(args: argparse.Namespace) -> int:
     print(json.dumps(revoke_consent(_target(args), args.user, args.agent)))
     return 0
-
-
-def _time(epoch: Any) -> str:
-    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 COLUMNS = (
@@ -321,15 +333,6 @@ def _print_audit_table(pages: Iterable[list[dict[str, Any]]]) -> None:
         sys.stdout.flush()
     if widths is None:
         _print_rows([], COLUMNS)
-
-
-def _print_rows(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> None:
-    widths = {key: max([len(title)] + [len(str(row[key])) for row in rows]) for title, key in columns}
-    print("  ".join(title.ljust(widths[key]) for title, key in columns).rstrip())
-    for row in rows:
-        print("  ".join(str(row[key]).ljust(widths[key]) for _, key in columns).rstrip())
-    if not rows:
-        print("(none)")
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -23,11 +23,13 @@ from agent_auth.clock import OffsetClock, set_default_clock
 from agent_auth.config import Settings
 from agent_auth.devserver.local_aws import StreamPump, dev_routes
 from agent_auth.devserver.oidc_provider import dev_issuer, oidc_routes
+from agent_auth.devserver.pages import index_route, mailbox_for_browsers
 from agent_auth.devserver.resources import create_resources
 from agent_auth.devserver.serialized_moto import InProcessSerializer, LocalAwsEndpoint
 from agent_auth.devserver.server import DevServer
+from agent_auth.devserver.state_lock import StateLock
 from agent_auth.operations import SECRET_METHODS, Target, apply_policy, rotate_secret
-from agent_auth.policy.compiler import load_policy
+from agent_auth.policy.compiler import CompiledPolicy, load_policy
 from agent_auth.wiring import operator_target
 
 REGION = "us-east-1"
@@ -59,9 +61,20 @@ class DevEnvironment:
     _thread: threading.Thread | None = None
     _stream: StreamPump | None = None
     clock: OffsetClock = field(default_factory=OffsetClock)
+    _lock: StateLock | None = None
 
     def start(self) -> None:
         policy = load_policy(self.policy_file)  # an invalid policy stops us before anything starts
+        # Before anything else: a second server in this folder must not touch the first one's state.
+        self._lock = StateLock(self.state_dir, DEV_STATE)
+        self._lock.acquire()
+        try:
+            self._start(policy)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _start(self, policy: CompiledPolicy) -> None:
         for name, value in {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
             os.environ[name] = value
         os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -79,7 +92,10 @@ class DevEnvironment:
 
         set_default_clock(self.clock)
         # Binds now, so the issuer names the real port.
-        self._server = DevServer(self.host, self.port, extra_routes=dev_routes(REGION, self.clock))
+        extra_routes = dev_routes(REGION, self.clock)
+        extra_routes["/_dev/mailbox"] = mailbox_for_browsers(extra_routes["/_dev/mailbox"])
+        self._server = DevServer(self.host, self.port, extra_routes=extra_routes)
+        self._server.routes["/"] = index_route(self._server.base_url)
         clients = AwsClients(REGION)
         self.settings = create_resources(
             clients.dynamodb,
@@ -178,7 +194,9 @@ class DevEnvironment:
         self._serializer.stop()
         if self._mock is not None:
             self._mock.stop()
-        (self.state_dir / DEV_STATE).unlink(missing_ok=True)
+        if self._lock is not None and self._lock.held:  # only the folder's owner removes its state
+            (self.state_dir / DEV_STATE).unlink(missing_ok=True)
+            self._lock.release()
 
     def wait(self) -> None:
         assert self._thread is not None

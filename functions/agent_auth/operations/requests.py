@@ -1,4 +1,5 @@
-"""`agent-auth requests` and `agent-auth grants revoke`: access requests and the JIT grants they made."""
+"""`agent-auth requests`, `agent-auth grants list` and `agent-auth grants revoke`: access requests and
+the JIT grants their approvals made."""
 
 from __future__ import annotations
 
@@ -6,20 +7,62 @@ from typing import Any
 
 from agent_auth.audit import AuditRecord
 from agent_auth.operations.target import OperationFailed, Target
-from agent_auth.records import to_plain
+from agent_auth.records import JitGrant, to_plain
 from agent_auth.timefmt import iso_seconds
 
 
 def list_requests(target: Target, limit: int = 200) -> list[dict[str, Any]]:
-    """Access requests, newest first, with their status as of the target's now (a pending one past its
-    end is expired)."""
+    """Access requests, newest first, with their status as of the target's now: a pending one past its
+    end is expired, and an approved one whose grant an operator ended is revoked (the request item
+    keeps `approved`: the decision stands, the grant it made does not)."""
     now = int(target.clock.now())
+    revoked = {g.request_id for g in target.grants.list_grants() if g.revoked}
     rows = []
     for request in target.requests.list_requests(limit):
         row = to_plain(request)
         if request.status == "pending" and now >= request.expires_at:
             row["status"] = "expired"
+        elif request.status == "approved" and request.request_id in revoked:
+            row["status"] = "revoked"
         rows.append(row)
+    return rows
+
+
+def grant_status(grant: JitGrant, now: int) -> str:
+    """What a grant is worth now; expiry is judged here, as on every read (the TTL only cleans up)."""
+    if grant.revoked:
+        # A denial leaves a revoked grant with no approver under the request's id (jit/approval.py
+        # denied_tombstone); a grant an operator ended keeps who approved it.
+        return "revoked" if grant.approved_by else "denied"
+    if grant.consumed:
+        return "used"
+    if now >= grant.ends_at:
+        return "ended"
+    return "active" if grant.starts_at <= now else "scheduled"
+
+
+def list_grants(target: Target, *, include_inactive: bool = False) -> list[dict[str, Any]]:
+    """The JIT grants tokens can draw on now (all those still stored with `include_inactive`), the
+    soonest to end first, each with who approved it."""
+    now = int(target.clock.now())
+    rows = []
+    for grant in sorted(target.grants.list_grants(), key=lambda g: (g.ends_at, g.grant_id)):
+        status = grant_status(grant, now)
+        if status != "active" and not include_inactive:
+            continue
+        rows.append(
+            {
+                "grant_id": grant.grant_id,
+                "client_id": grant.client_id,
+                "scopes": list(grant.scopes),
+                "audience": grant.audience_uri,
+                "starts_at": iso_seconds(grant.starts_at),
+                "ends_at": iso_seconds(grant.ends_at),
+                "approved_by": grant.approved_by,
+                "single_use": grant.single_use,
+                "status": status,
+            }
+        )
     return rows
 
 

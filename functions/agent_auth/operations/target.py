@@ -64,6 +64,10 @@ class GrantStore(Protocol):
 
     def revocation(self, client_id: str, grant_id: str, now: int) -> Write: ...
 
+    def list_grants(self) -> list[JitGrant]:
+        """Every grant still stored, whatever its state (operators only; never on a token's path)."""
+        ...
+
 
 class ConsentLedger(Protocol):
     """What operators do with remembered consents: read them and withdraw one (never grant one)."""
