@@ -8,6 +8,7 @@ modules are imported inside their builders, so the token handler's cold start ne
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from agent_auth import schema
@@ -39,6 +40,7 @@ from agent_auth.ports import Signer
 from agent_auth.web.client_endpoint import ClientEndpoint
 
 if TYPE_CHECKING:
+    from agent_auth.adapters.revocations import RevocationLookup
     from agent_auth.jit.approval import ApprovalService
     from agent_auth.jit.notifier import Notifier
     from agent_auth.oauth.authorize.flow import AuthorizationFlow
@@ -74,7 +76,9 @@ def grant_type_registry(
     transaction = DynamoTransaction(clients.dynamodb)
     builders: dict[type, Callable[[], GrantType]] = {
         ClientCredentialsGrant: lambda: ClientCredentialsGrant(issuer, JitGrants(grants)),
-        AccessRequestGrant: lambda: AccessRequestGrant(issuer, requests, grants),
+        AccessRequestGrant: lambda: AccessRequestGrant(
+            issuer, requests, grants, AgentTable(clients.dynamodb, settings.agents_table)
+        ),
         AuthorizationCodeGrant: lambda: AuthorizationCodeGrant(
             issuer, codes=codes, refresh=refresh, transaction=transaction
         ),
@@ -248,4 +252,51 @@ def authorization_flow(
         upstream=upstream,
         audit=audit_log(settings, clients),
         clock=clock,
+    )
+
+
+# --- Token lifecycle: introspection, revocation, the kill switch -----------------------------------------
+
+
+def revocation_lookup(settings: Settings, clients: AwsClients) -> RevocationLookup:
+    """The validator's RevocationCheck (token exchange) and introspection's status reader: one read."""
+    from agent_auth.adapters.revocations import RevocationLookup
+
+    return RevocationLookup(
+        clients.dynamodb,
+        revocations=settings.require("revocations_table"),
+        agents=settings.agents_table,
+        grants=settings.grants_table,
+    )
+
+
+@dataclass(frozen=True)
+class LifecycleEndpoints:
+    """POST /introspect and POST /revoke: one function, one set of AWS clients, one key cache."""
+
+    introspection: ClientEndpoint
+    revocation: ClientEndpoint
+
+
+def lifecycle_endpoints(
+    settings: Settings, clients: AwsClients, clock: Clock | None = None
+) -> LifecycleEndpoints:
+    from agent_auth.adapters.revocations import RevocationTable
+    from agent_auth.oauth.lifecycle.introspection import IntrospectionOperation
+    from agent_auth.oauth.lifecycle.revocation import RevocationOperation
+    from agent_auth.oauth.tokens.validator import AccessTokenValidator
+
+    clock = clock or default_clock()
+    # Signature, issuer, typ and expiry only: each operation reads what revoked a token itself.
+    validator = AccessTokenValidator(issuer=settings.issuer, keys=public_keys(settings, clients), clock=clock)
+    introspection = IntrospectionOperation(validator=validator, status=revocation_lookup(settings, clients))
+    revocation = RevocationOperation(
+        validator=validator,
+        refresh=RefreshTable(clients.dynamodb, settings.refresh_table),
+        revocations=RevocationTable(clients.dynamodb, settings.require("revocations_table")),
+        transaction=DynamoTransaction(clients.dynamodb),
+    )
+    return LifecycleEndpoints(
+        introspection=_client_endpoint(settings, clients, clock, introspection),
+        revocation=_client_endpoint(settings, clients, clock, revocation),
     )

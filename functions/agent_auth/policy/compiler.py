@@ -28,9 +28,10 @@ from agent_auth.policy.source import (
     read_source,
 )
 
-COMPILED_FORMAT = 2
+COMPILED_FORMAT = 3
 """Increased whenever compiled items gain or change a field, so `apply` rewrites items an older release
-wrote even when the document itself did not change (2: delegation and the users directory)."""
+wrote even when the document itself did not change (2: delegation and the users directory; 3: the
+audiences an agent serves as a resource server)."""
 
 
 @dataclass(frozen=True)
@@ -222,5 +223,7 @@ def _agent_item(policy: Policy, name: str, agent: Agent, scope_audience: dict[st
         "descriptions": descriptions,
         # Acting for users (authorization code); None removes it from the item on apply.
         "delegation": delegation,
+        # Audiences whose resource server this agent is: it may introspect their tokens (RFC 7662 §4).
+        "serves": {a: aud.uri for a, aud in sorted(policy.audiences.items()) if name in aud.resource_servers},
         "policy": json.dumps(agent.model_dump(mode="json"), separators=(",", ":"), sort_keys=True),
     }
