@@ -193,6 +193,7 @@ def operator_target(
 ) -> Target:
     """The DynamoDB-backed target of operator commands; `table_names` maps each table spec to its
     deployed name (from settings or stack outputs). Not in any Lambda bundle's import path."""
+    from agent_auth.adapters.revocations import AgentSwitch
     from agent_auth.operations.target import Target
 
     return Target(
@@ -206,6 +207,7 @@ def operator_target(
         operator=operator,
         issuer=issuer,
         clock=clock,
+        switch=AgentSwitch(dynamodb, table_names(schema.AGENTS)),
     )
 
 

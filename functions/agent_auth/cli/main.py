@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent_auth.audit import DEFAULT_LIMIT
+from agent_auth.cli import agents
 from agent_auth.errors import DependencyFailure
 from agent_auth.operations import (
     OperationFailed,
@@ -52,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one command group per block
     parser = argparse.ArgumentParser(prog="agent-auth", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -126,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     _target_options(audit)
     audit.set_defaults(run=_audit)
+    agents.register(commands)
     return parser
 
 

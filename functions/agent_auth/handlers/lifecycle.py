@@ -12,7 +12,9 @@ from agent_auth.web.request import Request, Response
 from agent_auth.web.resolver import ALL_METHODS, NO_STORE, Resolver
 
 app = Resolver()
-endpoints: Container[wiring.LifecycleEndpoints] = Container(wiring.from_environment(wiring.lifecycle_endpoints))
+endpoints: Container[wiring.LifecycleEndpoints] = Container(
+    wiring.from_environment(wiring.lifecycle_endpoints)
+)
 
 
 def _serve(endpoint: ClientEndpoint, request: Request) -> Response:

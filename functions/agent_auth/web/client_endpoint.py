@@ -84,9 +84,7 @@ class ClientEndpoint:
         if client.agent.disabled:
             # The kill switch (`agent-auth agents disable`): every endpoint agents call refuses it, as
             # a failed authentication would, without counting a failure against its secret.
-            raise InvalidClient(
-                AUTH_FAILED, reason="agent_disabled", used_header=credentials.used_header
-            )
+            raise InvalidClient(AUTH_FAILED, reason="agent_disabled", used_header=credentials.used_header)
         return self._operation.perform(client, form, int(self._clock.now()))
 
 
