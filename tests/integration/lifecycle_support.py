@@ -21,18 +21,19 @@ CRM = "https://crm.example.com"
 BILLING = "https://billing.example.com"
 
 
-def lifecycle_policy(d: Deployment, tmp_path: Path, **changes: Any) -> None:
+def lifecycle_policy(d: Deployment, tmp_path: Path, changes: dict[str, Any] | None = None) -> None:
     """The test policy, with billing-agent as the CRM's resource server and support-bot acting for
-    users too (a confidential agent with refresh tokens), applied over the deployment's."""
+    users too (a confidential agent with refresh tokens), applied over the deployment's. `changes`
+    sets further keys, by dotted path ("agents.support-bot.owner")."""
     document = policy_document(d.keys)
     document["audiences"]["crm"]["resource_servers"] = ["billing-agent"]
     document["agents"]["support-bot"]["delegation"] = {
         "redirect_uris": ["http://127.0.0.1:8765/callback"],
         "scopes": ["crm.contacts.read"],
     }
-    for path, value in changes.items():
+    for path, value in (changes or {}).items():
+        *parents, last = path.split(".")
         parent = document
-        *parents, last = path.split("__")
         for key in parents:
             parent = parent[key]
         parent[last] = value

@@ -67,7 +67,7 @@ def test_a_token_neither_own_nor_for_a_served_audience_is_inactive_and_nothing_e
     d: Deployment, tmp_path: Path
 ) -> None:
     # Given billing-agent serves no audience any more, and holds nothing of support-bot's
-    lifecycle_policy(d, tmp_path, audiences__crm__resource_servers=[])
+    lifecycle_policy(d, tmp_path, {"audiences.crm.resource_servers": []})
     crm = access_token(d, scope="crm.contacts.read")
 
     # When billing-agent introspects support-bot's token
