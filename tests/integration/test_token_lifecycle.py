@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -249,3 +250,28 @@ def test_the_function_is_served_at_both_paths_and_refuses_get(d: Deployment) -> 
     event["httpMethod"] = "GET"
     result = lifecycle.lambda_handler(event, None)
     assert result["statusCode"] == 405 and result["headers"]["Allow"] == "POST"
+
+
+def test_a_token_acting_through_a_disabled_agent_is_inactive(d: Deployment) -> None:
+    from agent_auth.adapters.kms import KmsSigner
+    from agent_auth.oauth.tokens.issuer import Issuance, TokenIssuer
+    from agent_auth.operations.agents import disable_agent
+
+    # Given a token billing-agent holds for alice, obtained through support-bot (an `act` chain)
+    signer = KmsSigner(d.clients.kms, d.settings.signing_key_arn, d.settings.signing_alg)
+    issuance = Issuance(
+        subject="alice@example.com",
+        client_id="billing-agent",
+        audience=CRM,
+        scopes=("crm.contacts.read",),
+        act={"sub": "billing-agent", "act": {"sub": "support-bot"}},
+    )
+    token = TokenIssuer(issuer=ISSUER, signer=signer, lifetime=300).issue(issuance, int(time.time())).token
+    body = introspect(d, token, agent="billing-agent")[1]
+    assert body["active"] is True and body["act"] == {"sub": "billing-agent", "act": {"sub": "support-bot"}}
+
+    # When support-bot, earlier in the chain, is disabled
+    disable_agent(d.target, "support-bot")
+
+    # Then the derived token is inactive too
+    assert introspect(d, token, agent="billing-agent") == (200, INACTIVE)
