@@ -103,7 +103,10 @@ class RevocationLookup:
         revocation_keys = [JTI_PREFIX + token.token_id]
         if token.token_family is not None:
             revocation_keys.append(FAMILY_PREFIX + token.token_family)
-        grant_keys = [{"pk": {"S": f"client#{token.client_id}"}, "sk": {"S": g}} for g in token.grant_ids]
+        # BatchGetItem refuses a key asked twice: each list is without repeats.
+        grant_keys = [
+            {"pk": {"S": f"client#{token.client_id}"}, "sk": {"S": g}} for g in dict.fromkeys(token.grant_ids)
+        ]
         items = self._batch_get(
             {
                 self._revocations: [{"pk": {"S": k}} for k in revocation_keys],
