@@ -134,7 +134,7 @@ def disable_agent(target: Target, client_id: str) -> dict[str, Any]:
         record = AuditRecord(
             action="agent.disable",
             decision="allow",
-            at=now,
+            at=target.clock.now(),  # to the millisecond: the trail keeps disable and enable in order
             client_id=agent.client_id,
             operator=target.operator,
             reason=DISABLE_REASON,
@@ -173,7 +173,11 @@ def enable_agent(target: Target, client_id: str) -> dict[str, Any]:
     if not agent.disabled:
         return {"client_id": agent.client_id, "status": "enabled", "changed": False}
     record = AuditRecord(
-        action="agent.enable", decision="allow", at=now, client_id=agent.client_id, operator=target.operator
+        action="agent.enable",
+        decision="allow",
+        at=target.clock.now(),
+        client_id=agent.client_id,
+        operator=target.operator,
     )
     if not target.transaction.commit([switch.enable(agent.client_id), target.audit.entry(record)]):
         raise OperationFailed(f"no agent named {client_id!r} in {target.name} any more")
@@ -207,7 +211,7 @@ def _sweep_late(target: Target, client_id: str, now: int) -> None:
         record = AuditRecord(
             action="agent.disable",
             decision="allow",
-            at=now,
+            at=target.clock.now(),  # to the millisecond: the trail keeps disable and enable in order
             client_id=client_id,
             operator=target.operator,
             reason=DISABLE_REASON,
