@@ -118,3 +118,40 @@ def test_a_served_audience_opens_the_token_and_a_revocation_closes_it() -> None:
     assert introspect(Status(), served, token())["active"] is True
     assert introspect(Status("agent_disabled"), served, token()) == {"active": False}
     assert introspect(Status(), served, token(audience="https://billing.example.com")) == {"active": False}
+
+
+def test_a_code_or_refresh_family_from_before_a_disable_is_refused_after_enable() -> None:
+    from dataclasses import replace
+
+    from agent_auth.errors import InvalidGrant
+    from tests.unit import test_code_and_refresh_grants as grants
+
+    # Given a refresh token, and a code, both from before the agent's last disable (now enabled again)
+    refresh = grants.Refresh()
+    refresh_token = grants.first_refresh_token(refresh)
+    codes = grants.Codes()
+    codes.add(code := grants.opaque.new_code())
+    enabled_again = replace(grants.AGENT, tokens_revoked_before=grants.NOW)
+
+    # When the agent presents them
+    with pytest.raises(InvalidGrant) as refused_code:
+        ctx = grants.context(
+            enabled_again, code=code, redirect_uri=grants.REDIRECT, code_verifier=grants.VERIFIER
+        )
+        grants.code_grant(codes, grants.Refresh()).validate(ctx)
+    with pytest.raises(InvalidGrant) as refused_refresh:
+        ctx = grants.context(
+            enabled_again, now=grants.NOW + 5, grant_type="refresh_token", refresh_token=refresh_token
+        )
+        grants.refresh_grant(refresh).validate(ctx)
+
+    # Then both are refused: the kill switch ended them, and enable does not bring them back
+    assert refused_code.value.reason == "code_revoked_by_disable"
+    assert refused_refresh.value.reason == "refresh_family_revoked_by_disable"
+    # While a family begun after the disable refreshes as usual
+    later = grants.context(
+        replace(grants.AGENT, tokens_revoked_before=grants.NOW - 1),
+        grant_type="refresh_token",
+        refresh_token=refresh_token,
+    )
+    assert grants.refresh_grant(refresh).validate(later).token_family is not None
