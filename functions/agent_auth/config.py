@@ -57,6 +57,8 @@ class Settings:
     """The ID token claim listing the user's groups (Cognito: cognito:groups)."""
     throttle_table: str = ""
     """Failed client authentications (schema.THROTTLE): only the client endpoints need it."""
+    revocations_table: str = ""
+    """Revoked tokens and refresh families (schema.REVOCATIONS): only the lifecycle function needs it."""
     auth_failures_per_agent: int = DEFAULT_AGENT_FAILURES
     auth_failures_per_source: int = DEFAULT_SOURCE_FAILURES
     auth_failure_window: int = DEFAULT_WINDOW
@@ -121,6 +123,7 @@ class Settings:
             upstream_client_secret_arn=env.get("UPSTREAM_CLIENT_SECRET_ARN", "").strip(),
             upstream_groups_claim=env.get("UPSTREAM_GROUPS_CLAIM", "").strip() or "groups",
             throttle_table=env.get(schema.THROTTLE.env_var, "").strip(),
+            revocations_table=env.get(schema.REVOCATIONS.env_var, "").strip(),
             auth_failures_per_agent=positive_int("AUTH_FAILURES_PER_AGENT", DEFAULT_AGENT_FAILURES),
             auth_failures_per_source=positive_int("AUTH_FAILURES_PER_SOURCE", DEFAULT_SOURCE_FAILURES),
             auth_failure_window=positive_int("AUTH_FAILURE_WINDOW_SECONDS", DEFAULT_WINDOW),
@@ -145,6 +148,7 @@ class Settings:
             schema.REFRESH.env_var: self.refresh_table,
             schema.CONSENTS.env_var: self.consents_table,
             schema.THROTTLE.env_var: self.throttle_table,
+            schema.REVOCATIONS.env_var: self.revocations_table,
             "SIGNING_KEY_ARN": self.signing_key_arn,
             "SIGNING_ALG": self.signing_alg,
             "PREVIOUS_SIGNING_KEY_ARNS": ",".join(self.previous_signing_key_arns),

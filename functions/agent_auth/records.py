@@ -60,6 +60,19 @@ class Agent:
     auth_locked_until: int | None = None
     """Set by too many failed authentications (oauth/throttle.py): until then every attempt is refused.
     Runtime state on the agent item, never written by `apply`; `secret rotate` clears it."""
+    serves: Mapping[str, str] = field(default_factory=dict)
+    """Audience name -> URI of each audience whose `resource_servers` name this agent: it may introspect
+    tokens for them (RFC 7662 §4)."""
+    disabled: bool = False
+    """The kill switch (`agent-auth agents disable`): no endpoint serves the agent. Runtime state on the
+    agent item, like the lock: `apply` never writes it, so applying a policy never re-enables an agent."""
+    tokens_revoked_before: int | None = None
+    """Set by the last disable and kept by enable: every token and refresh family of the agent issued at
+    or before this second stays revoked."""
+
+    def token_revoked(self, issued_at: int) -> bool:
+        """Issued while or before the agent was disabled (at a disable's second: refused, fail closed)."""
+        return self.tokens_revoked_before is not None and issued_at <= self.tokens_revoked_before
 
     @property
     def is_public(self) -> bool:

@@ -39,10 +39,12 @@ AUTHORIZE = FunctionSpec(
 )
 """Delegated access: the authorization endpoint, the upstream provider's callback, and consent; and
 the sign-in of approvers whose group requires it."""
+LIFECYCLE = FunctionSpec(name="lifecycle", paths=("/introspect", "/revoke"))
+"""After issue: introspection (RFC 7662) and revocation (RFC 7009), for authenticated agents."""
 NOTIFIER = FunctionSpec(name="notifier")
 """Not behind the API: triggered by the access-requests table's stream."""
 
-FUNCTIONS: tuple[FunctionSpec, ...] = (TOKEN, ACCESS_REQUESTS, APPROVALS, WELL_KNOWN, AUTHORIZE)
+FUNCTIONS: tuple[FunctionSpec, ...] = (TOKEN, ACCESS_REQUESTS, APPROVALS, WELL_KNOWN, AUTHORIZE, LIFECYCLE)
 """The functions behind the API."""
 
 ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (*FUNCTIONS, NOTIFIER)

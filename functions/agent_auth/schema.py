@@ -130,3 +130,15 @@ CONSENTS = TableSpec(
 )
 
 ALL_TABLES = (*ALL_TABLES, SIGN_INS, CODES, REFRESH, CONSENTS)
+
+# --- Token lifecycle (introspection, revocation, the kill switch) ---------------------------------------
+
+REVOCATIONS = TableSpec(
+    logical_name="revocations",
+    # "jti#<token id>" (an access token, RFC 7009) and "family#<refresh family id>" (a refresh token and
+    # the access tokens issued from its family). Introspection reads them in one BatchGetItem.
+    partition_key="pk",
+    ttl_attribute="expires_at",  # the revoked token's own end: past it the token is refused as expired
+)
+
+ALL_TABLES = (*ALL_TABLES, REVOCATIONS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from agent_auth import outcome_metrics, schema
@@ -43,6 +44,7 @@ from agent_auth.web.client_endpoint import ClientEndpoint
 
 if TYPE_CHECKING:
     from agent_auth.adapters.kms_mac import KmsMac
+    from agent_auth.adapters.revocations import RevocationLookup
     from agent_auth.jit.approval import ApprovalService
     from agent_auth.jit.notifier import Notifier
     from agent_auth.oauth.authorize.flow import AuthorizationFlow
@@ -101,7 +103,9 @@ def grant_type_registry(
     transaction = DynamoTransaction(clients.dynamodb)
     builders: dict[type, Callable[[], GrantType]] = {
         ClientCredentialsGrant: lambda: ClientCredentialsGrant(issuer, JitGrants(grants)),
-        AccessRequestGrant: lambda: AccessRequestGrant(issuer, requests, grants),
+        AccessRequestGrant: lambda: AccessRequestGrant(
+            issuer, requests, grants, AgentTable(clients.dynamodb, settings.agents_table)
+        ),
         AuthorizationCodeGrant: lambda: AuthorizationCodeGrant(
             issuer, codes=codes, refresh=refresh, transaction=transaction
         ),
@@ -117,8 +121,9 @@ def grant_type_registry(
 def token_exchange_grant(
     settings: Settings, clients: AwsClients, issuer: TokenIssuer, clock: Clock | None = None
 ) -> TokenExchangeGrant:
-    """On-behalf-of (RFC 8693). The revocation store plugs in at `revocations` (token lifecycle); until
-    it exists, a subject token is refused when expired or when its agent no longer exists."""
+    """On-behalf-of (RFC 8693). A subject token is refused when revoked, of a revoked family or JIT grant,
+    or of a disabled agent anywhere in its chain (the lifecycle's RevocationLookup), and when its agent no
+    longer exists."""
     from agent_auth.adapters.jwks_http import HttpsJwksFetcher, PublishedJwks
 
     agents = AgentTable(clients.dynamodb, settings.agents_table)
@@ -127,7 +132,7 @@ def token_exchange_grant(
         issuer,
         issuer_url=settings.issuer,
         own_keys=PublishedJwks(settings.issuer, fetcher),
-        revocations=None,
+        revocations=revocation_lookup(settings, clients),
         trusted_keys=fetcher,
         agents=agents,
         users=agents,
@@ -244,6 +249,7 @@ def operator_target(
 ) -> Target:
     """The DynamoDB-backed target of operator commands; `table_names` maps each table spec to its
     deployed name (from settings or stack outputs). Not in any Lambda bundle's import path."""
+    from agent_auth.adapters.revocations import AgentSwitch
     from agent_auth.operations.target import Target
 
     return Target(
@@ -257,6 +263,7 @@ def operator_target(
         operator=operator,
         issuer=issuer,
         clock=clock,
+        switch=AgentSwitch(dynamodb, table_names(schema.AGENTS)),
     )
 
 
@@ -303,4 +310,51 @@ def authorization_flow(
         upstream=upstream,
         audit=audit_log(settings, clients),
         clock=clock,
+    )
+
+
+# --- Token lifecycle: introspection, revocation, the kill switch -----------------------------------------
+
+
+def revocation_lookup(settings: Settings, clients: AwsClients) -> RevocationLookup:
+    """The validator's RevocationCheck (token exchange) and introspection's status reader: one read."""
+    from agent_auth.adapters.revocations import RevocationLookup
+
+    return RevocationLookup(
+        clients.dynamodb,
+        revocations=settings.require("revocations_table"),
+        agents=settings.agents_table,
+        grants=settings.grants_table,
+    )
+
+
+@dataclass(frozen=True)
+class LifecycleEndpoints:
+    """POST /introspect and POST /revoke: one function, one set of AWS clients, one key cache."""
+
+    introspection: ClientEndpoint
+    revocation: ClientEndpoint
+
+
+def lifecycle_endpoints(
+    settings: Settings, clients: AwsClients, clock: Clock | None = None
+) -> LifecycleEndpoints:
+    from agent_auth.adapters.revocations import RevocationTable
+    from agent_auth.oauth.lifecycle.introspection import IntrospectionOperation
+    from agent_auth.oauth.lifecycle.revocation import RevocationOperation
+    from agent_auth.oauth.tokens.validator import AccessTokenValidator
+
+    clock = clock or default_clock()
+    # Signature, issuer, typ and expiry only: each operation reads what revoked a token itself.
+    validator = AccessTokenValidator(issuer=settings.issuer, keys=public_keys(settings, clients), clock=clock)
+    introspection = IntrospectionOperation(validator=validator, status=revocation_lookup(settings, clients))
+    revocation = RevocationOperation(
+        validator=validator,
+        refresh=RefreshTable(clients.dynamodb, settings.refresh_table),
+        revocations=RevocationTable(clients.dynamodb, settings.require("revocations_table")),
+        transaction=DynamoTransaction(clients.dynamodb),
+    )
+    return LifecycleEndpoints(
+        introspection=_client_endpoint(settings, clients, clock, introspection),
+        revocation=_client_endpoint(settings, clients, clock, revocation),
     )

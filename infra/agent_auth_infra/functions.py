@@ -120,6 +120,21 @@ ACCESS: Mapping[routes.FunctionSpec, Access] = {
         # function may read it.
         upstream_secret=("secretsmanager:GetSecretValue",),
     ),
+    # Introspection and revocation: the client endpoint's calls; KmsPublicKeys.jwks to verify our own
+    # tokens (current and previous keys, never kms:Verify); RevocationLookup.status, one BatchGetItem
+    # over revocation records, agent items and JIT grants; RevocationOperation: RefreshTable.get_family,
+    # then RefreshTable.revoke_family and RevocationTable's record in one transaction.
+    routes.LIFECYCLE: Access(
+        tables={
+            **_CLIENT_ENDPOINT,
+            schema.AGENTS: ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"),
+            schema.REVOCATIONS: ("dynamodb:BatchGetItem", "dynamodb:PutItem"),
+            schema.GRANTS: ("dynamodb:BatchGetItem",),
+            schema.REFRESH: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+        },
+        current_key=("kms:GetPublicKey",),
+        previous_keys=("kms:GetPublicKey",),
+    ),
     # adapters.kms: KmsPublicKeys.jwks, for the current key and every previous one it publishes.
     routes.WELL_KNOWN: Access(current_key=("kms:GetPublicKey",), previous_keys=("kms:GetPublicKey",)),
 }

@@ -134,7 +134,7 @@ def test_only_client_endpoints_count_failures_and_lock_agents(synth: Synthesized
         # Then only the endpoints that authenticate clients may count failures (UpdateItem, nothing
         # else) and lock an agent; the approval function counts and checks bad links by source; no
         # other function touches the throttle table or changes an agent
-        if spec in (routes.TOKEN, routes.ACCESS_REQUESTS):
+        if spec in (routes.TOKEN, routes.ACCESS_REQUESTS, routes.LIFECYCLE):
             assert on_throttle == {"dynamodb:UpdateItem"}, spec.name
             assert ("dynamodb:UpdateItem", agents) in allowed, spec.name
         elif spec == routes.APPROVALS:

@@ -50,6 +50,21 @@ def test_metadata_lists_only_what_is_supported(deployment: Deployment, event: st
             "none",
         ],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "EdDSA", "PS256", "RS256"],
+        # Token lifecycle (RFC 7662, RFC 7009): authenticated agents only, so no `none`.
+        "introspection_endpoint": f"{ISSUER}/introspect",
+        "introspection_endpoint_auth_methods_supported": [
+            "private_key_jwt",
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "introspection_endpoint_auth_signing_alg_values_supported": ["ES256", "EdDSA", "PS256", "RS256"],
+        "revocation_endpoint": f"{ISSUER}/revoke",
+        "revocation_endpoint_auth_methods_supported": [
+            "private_key_jwt",
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "revocation_endpoint_auth_signing_alg_values_supported": ["ES256", "EdDSA", "PS256", "RS256"],
     }
     if "openid" in event:  # OpenID Connect Discovery §3 adds what an OpenID provider must state
         expected |= {

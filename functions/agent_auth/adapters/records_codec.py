@@ -51,6 +51,11 @@ def agent_from_item(item: dict[str, Any]) -> Agent:
         delegation=delegation_from_item(item.get("delegation")),
         exchange=exchange_from_item(item.get("exchange")),
         auth_locked_until=int(item["auth_locked_until"]) if item.get("auth_locked_until") else None,
+        serves=dict(item.get("serves") or {}),
+        disabled=bool(item.get("disabled")),
+        tokens_revoked_before=(
+            int(item["tokens_revoked_before"]) if item.get("tokens_revoked_before") is not None else None
+        ),
     )
 
 

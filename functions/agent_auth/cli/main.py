@@ -14,7 +14,7 @@ from importlib import metadata
 from typing import Any
 
 from agent_auth.audit import DEFAULT_LIMIT
-from agent_auth.cli import jit
+from agent_auth.cli import agents, jit
 from agent_auth.cli.common import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -164,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     _target_options(audit)
     audit.set_defaults(run=_audit)
+    agents.register(commands)
     return parser
 
 

@@ -84,6 +84,7 @@ def create_resources(
         refresh_table=names[schema.REFRESH.logical_name],
         consents_table=names[schema.CONSENTS.logical_name],
         throttle_table=names[schema.THROTTLE.logical_name],
+        revocations_table=names[schema.REVOCATIONS.logical_name],
         signing_key_arn=create_signing_key(kms, alg),
         signing_alg=alg,
         approval_key_arn=create_approval_key(kms),

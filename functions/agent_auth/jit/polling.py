@@ -3,6 +3,11 @@
 grant_type=urn:agent-auth:grant-type:access-request with the request_id. Only the requesting agent may
 poll; the answer is authorization_pending, slow_down (faster than the interval), access_denied,
 expired_token, or the elevated token, whose exp never passes the JIT grant's end.
+
+The agent's and the approver's state are checked again when the token is redeemed, not only when the
+request was made or decided (Keycloak CVE-2026-16103): a disabled agent is refused by the endpoint
+shell, a grant from before the agent's last disable has ended, and so has one whose approver has since
+left the approver group or become the agent's owner.
 """
 
 from __future__ import annotations
@@ -36,18 +41,33 @@ class RequestPoller(Protocol):
         ...
 
 
+class ApproverDirectory(Protocol):
+    def group_members(self, group: str) -> list[str]:
+        """The approver group as applied now (one read)."""
+        ...
+
+
 class AccessRequestGrant(IssuingGrantType):
     grant_type: ClassVar[str] = ACCESS_REQUEST_GRANT
-    # RequestTable.get_request / note_poll; GrantTable.get_grant / consume.
+    # RequestTable.get_request / note_poll; GrantTable.get_grant / consume. AgentTable.group_members is
+    # a GetItem on the agents table, which every client endpoint already has (reading the agent).
     table_access: ClassVar[Mapping[str, tuple[str, ...]]] = {
         schema.REQUESTS.logical_name: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
         schema.GRANTS.logical_name: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
     }
 
-    def __init__(self, issuer: TokenIssuer, requests: RequestPoller, grants: GrantStore) -> None:
+    def __init__(
+        self,
+        issuer: TokenIssuer,
+        requests: RequestPoller,
+        grants: GrantStore,
+        approvers: ApproverDirectory | None = None,
+    ) -> None:
         super().__init__(issuer)
         self._requests = requests
         self._grants = grants
+        self._approvers = approvers
+        """None only in unit tests that predate the re-check; wiring always passes one."""
 
     def validate(self, context: TokenContext) -> Issuance:
         request_id = context.form.get("request_id")
@@ -71,6 +91,10 @@ class AccessRequestGrant(IssuingGrantType):
             raise InvalidGrant("The granted access has ended", reason="grant_ended")
         if not still_allowed(agent, grant.scopes, grant.audience):
             raise InvalidGrant("The granted access has ended", reason="grant_no_longer_allowed")
+        if agent.token_revoked(grant.starts_at):
+            raise InvalidGrant("The granted access has ended", reason="grant_revoked_by_disable")
+        if not self._approver_still_may(request, grant.approved_by, agent.owner):
+            raise InvalidGrant("The granted access has ended", reason="approver_no_longer_allowed")
         return Issuance(
             subject=agent.client_id,
             client_id=agent.client_id,
@@ -81,6 +105,16 @@ class AccessRequestGrant(IssuingGrantType):
             details={"access_request": request_id, "grant_ends_at": grant.ends_at},
             jit_grants=(grant,),
         )
+
+    def _approver_still_may(self, request: AccessRequest, approver: str | None, owner: str) -> bool:
+        """An auto-approved grant has no approver to check; a human's approval counts only while that
+        human is still in the request's approver group and does not own the agent."""
+        if request.approvers is None or self._approvers is None:
+            return True
+        if approver is None or approver.lower() == owner.lower():
+            return False
+        members = {m.lower() for m in self._approvers.group_members(request.approvers)}
+        return approver.lower() in members
 
     def after_signing(self, context: TokenContext, issuance: Issuance) -> None:
         consume_single_use(self._grants, issuance.jit_grants, context.now)

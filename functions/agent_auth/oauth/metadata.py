@@ -7,6 +7,8 @@ from agent_auth.oauth.client_assertion import ASYMMETRIC_ALGS
 
 AUTH_METHODS = ("private_key_jwt", "client_secret_basic", "client_secret_post", "none")
 """`none`: public agents (auth: none), which may only use grant types that prove them by PKCE."""
+AUTHENTICATED_METHODS = tuple(m for m in AUTH_METHODS if m != "none")
+"""Introspection and revocation need an authenticated agent (product.md, "Token lifecycle")."""
 
 
 def server_metadata(issuer: str, grant_types: tuple[str, ...]) -> dict[str, object]:
@@ -26,6 +28,13 @@ def server_metadata(issuer: str, grant_types: tuple[str, ...]) -> dict[str, obje
         "scopes_supported": ["openid", "offline_access"],
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": sorted(ASYMMETRIC_ALGS),
+        # RFC 8414 §2 (RFC 7662, RFC 7009): after issue, for authenticated agents only.
+        "introspection_endpoint": f"{issuer}/introspect",
+        "introspection_endpoint_auth_methods_supported": list(AUTHENTICATED_METHODS),
+        "introspection_endpoint_auth_signing_alg_values_supported": sorted(ASYMMETRIC_ALGS),
+        "revocation_endpoint": f"{issuer}/revoke",
+        "revocation_endpoint_auth_methods_supported": list(AUTHENTICATED_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": sorted(ASYMMETRIC_ALGS),
     }
 
 

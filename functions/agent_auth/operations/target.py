@@ -58,6 +58,10 @@ class RequestStore(Protocol):
 
     def list_requests(self, limit: int = 200) -> list[AccessRequest]: ...
 
+    def decision(self, decided: AccessRequest, now: int) -> Write:
+        """Decide a pending, unexpired request; the transaction fails when it no longer is."""
+        ...
+
 
 class GrantStore(Protocol):
     def grants_of(self, client_id: str) -> list[JitGrant]: ...
@@ -83,6 +87,19 @@ class ConsentLedger(Protocol):
     def revoke_consent(self, user: str, client_id: str, now: int) -> Write: ...
 
 
+class AgentSwitch(Protocol):
+    """The kill switch on agent items (runtime state `apply` never writes)."""
+
+    def disable(self, client_id: str, now: int) -> Write:
+        """Refuse the agent everywhere, and revoke every token issued to it up to `now`; fails for an
+        unknown agent."""
+        ...
+
+    def enable(self, client_id: str) -> Write:
+        """Serve the agent again (tokens revoked by a disable stay revoked); fails for an unknown agent."""
+        ...
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -96,3 +113,5 @@ class Target:
     issuer: str
     clock: Clock
     """The target's clock: the development server's may have been moved with POST /_dev/clock."""
+    switch: AgentSwitch | None = None
+    """The kill switch (`agent-auth agents disable`); wiring.operator_target always sets it."""

@@ -61,6 +61,13 @@ def check_policy(policy: Policy, source: Source) -> list[PolicyProblem]:
                     "a scope belongs to one audience: rename one of them",
                 )
             scope_owner.setdefault(scope, name)
+        for i, server in enumerate(audience.resource_servers):
+            if server not in policy.agents:
+                problem(
+                    ("audiences", name, "resource_servers", i),
+                    f"unknown agent {server!r}",
+                    "name an agent declared under `agents:` (the one the resource server authenticates as)",
+                )
 
     def known_scopes(path: Path, scopes: list[str]) -> None:
         for i, scope in enumerate(scopes):

@@ -44,7 +44,7 @@ from agent_auth.policy.source import (
 COMPILED_FORMAT = 3
 """Increased whenever compiled items gain or change a field, so `apply` rewrites items an older release
 wrote even when the document itself did not change (2: delegation and the users directory; 3: exchange,
-with the trusted issuers)."""
+with the trusted issuers, and the audiences an agent serves as a resource server)."""
 
 
 @dataclass(frozen=True)
@@ -270,6 +270,8 @@ def _agent_item(policy: Policy, name: str, agent: Agent, scope_audience: dict[st
         "delegation": delegation,
         # On-behalf-of (token exchange); None removes it from the item on apply.
         "exchange": _exchange_item(policy, agent),
+        # Audiences whose resource server this agent is: it may introspect their tokens (RFC 7662 §4).
+        "serves": {a: aud.uri for a, aud in sorted(policy.audiences.items()) if name in aud.resource_servers},
         "policy": json.dumps(
             agent.model_dump(mode="json", by_alias=True), separators=(",", ":"), sort_keys=True
         ),

@@ -76,6 +76,8 @@ class Strict(BaseModel):
 class Audience(Strict):
     uri: str
     scopes: dict[ScopeName, Annotated[str, StringConstraints(min_length=1, max_length=200)]]
+    resource_servers: list[Name] = Field(default_factory=list)
+    """Agents that act for this audience's resource server: they may introspect its tokens (RFC 7662 §4)."""
 
     # Like a redirect URI, plain http only on loopback: a resource server on the developer's machine.
     _uri = field_validator("uri")(lambda cls, v: check_uri(v))

@@ -21,7 +21,13 @@ from agent_auth.errors import (
     MethodNotAllowed,
     TemporarilyUnavailable,
 )
-from agent_auth.oauth.client_auth import AuthenticatedClient, ClientAuthenticator, Credentials, identify
+from agent_auth.oauth.client_auth import (
+    AUTH_FAILED,
+    AuthenticatedClient,
+    ClientAuthenticator,
+    Credentials,
+    identify,
+)
 from agent_auth.oauth.operation import ClientAuthentication, ClientOperation, Outcome
 from agent_auth.oauth.params import Form
 from agent_auth.ports import AuditLog
@@ -69,12 +75,16 @@ class ClientEndpoint:
         attempt.form = form
         self._operation.validate(form)
         attempt.validated = True
-        attempt.credentials = identify(form, request.header("authorization"))
+        credentials = attempt.credentials = identify(form, request.header("authorization"))
         allow_public = self._operation.client_authentication(form) is ClientAuthentication.PUBLIC_ALLOWED
         client = self._authenticator.authenticate(
-            attempt.credentials, source=request.source_ip, allow_public=allow_public
+            credentials, source=request.source_ip, allow_public=allow_public
         )
         attempt.client = client
+        if client.agent.disabled:
+            # The kill switch (`agent-auth agents disable`): every endpoint agents call refuses it, as
+            # a failed authentication would, without counting a failure against its secret.
+            raise InvalidClient(AUTH_FAILED, reason="agent_disabled", used_header=credentials.used_header)
         return self._operation.perform(client, form, int(self._clock.now()))
 
 

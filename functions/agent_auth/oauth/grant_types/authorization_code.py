@@ -65,6 +65,8 @@ class AuthorizationCodeGrant(IssuingGrantType):
             raise InvalidGrant("The authorization code is invalid", reason="unknown_or_expired_code")
         if redeemed.client_id != agent.client_id:
             raise InvalidGrant("The authorization code is invalid", reason="code_of_another_client")
+        if agent.token_revoked(redeemed.created_at):
+            raise InvalidGrant("The authorization code is invalid", reason="code_revoked_by_disable")
         if redeemed.redirect_uri != redirect_uri:
             raise InvalidGrant("The authorization code is invalid", reason="redirect_uri_mismatch")
         if not verifier_matches(verifier, redeemed.code_challenge):

@@ -12,6 +12,7 @@ from typing import ClassVar, Protocol
 from agent_auth import schema
 from agent_auth.oauth.grant_types.registry import IssuingGrantType, TokenContext
 from agent_auth.oauth.scopes import decide, parse_scope
+from agent_auth.oauth.tokens.access_token import ACCESS_REQUEST_CLAIM, ACCESS_REQUESTS_CLAIM
 from agent_auth.oauth.tokens.issuer import Issuance, TokenIssuer
 from agent_auth.records import Agent, JitGrant
 
@@ -56,7 +57,7 @@ class ClientCredentialsGrant(IssuingGrantType):
             audience=decision.audience,
             scopes=decision.scopes,
             not_after=decision.ends_at,
-            extra={"access_request": drawn[0].request_id} if len(drawn) == 1 else {},
+            extra=_grant_claims(drawn),
             details={"grants": [g.grant_id for g in drawn]} if drawn else {},
             jit_grants=drawn,
         )
@@ -64,3 +65,10 @@ class ClientCredentialsGrant(IssuingGrantType):
     def after_signing(self, context: TokenContext, issuance: Issuance) -> None:
         if self._elevations is not None:
             self._elevations.consume_single_use(issuance.jit_grants, context.now)
+
+
+def _grant_claims(drawn: Sequence[JitGrant]) -> dict[str, object]:
+    """Name the JIT grants the token draws on, so revoking any of them makes it inactive."""
+    if len(drawn) == 1:
+        return {ACCESS_REQUEST_CLAIM: drawn[0].request_id}
+    return {ACCESS_REQUESTS_CLAIM: [g.request_id for g in drawn]} if drawn else {}

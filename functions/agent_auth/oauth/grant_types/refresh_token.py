@@ -59,6 +59,9 @@ class RefreshTokenGrant(IssuingGrantType):
             raise InvalidGrant(INVALID, reason="unknown_or_foreign_refresh_token")
         if family.revoked or now >= family.expires_at:
             raise InvalidGrant(INVALID, reason="refresh_family_ended")
+        if agent.token_revoked(family.created_at):
+            # Begun before the agent's last disable: the kill switch ended it, and enable does not undo that.
+            raise InvalidGrant(INVALID, reason="refresh_family_revoked_by_disable")
         if opaque.digest(presented) != family.current_hash:
             self._transaction.commit([self._refresh.revoke_family(family.family_id, now)])
             raise InvalidGrant(INVALID, reason="refresh_token_reused_family_revoked")

@@ -92,8 +92,13 @@ class TokenExchangeGrant(IssuingGrantType):
     # ConsentTable.get_consent. AgentTable.get_client / get_users (the subject's and the origin's agents,
     # the users) and ReplayTable.remember_once (a trusted issuer's jti) use what every client endpoint
     # already holds for client authentication (GetItem on agents, PutItem on replay markers).
+    # The revocation check (adapters.revocations.RevocationLookup) reads the subject token's revocation
+    # records, its chain's agent items and its JIT grants in one BatchGetItem.
     table_access: ClassVar[Mapping[str, tuple[str, ...]]] = {
         schema.CONSENTS.logical_name: ("dynamodb:GetItem",),
+        schema.REVOCATIONS.logical_name: ("dynamodb:BatchGetItem",),
+        schema.AGENTS.logical_name: ("dynamodb:BatchGetItem",),
+        schema.GRANTS.logical_name: ("dynamodb:BatchGetItem",),
     }
 
     def __init__(

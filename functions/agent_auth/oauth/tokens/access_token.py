@@ -11,6 +11,13 @@ from agent_auth.ports import Signer
 
 ACCESS_TOKEN_TYP = "at+jwt"
 """RFC 9068 §2.1: distinguishes access tokens from ID tokens and every other JWT we sign."""
+TOKEN_FAMILY_CLAIM = "token_family"
+"""The refresh family a delegated token came from: revoking the refresh token revokes it (RFC 7009 §2.1).
+Only an id: the refresh token's secret part never leaves the token response."""
+ACCESS_REQUEST_CLAIM = "access_request"
+"""The access request (= JIT grant id) a token draws on: revoking the grant makes the token inactive."""
+ACCESS_REQUESTS_CLAIM = "access_requests"
+"""The same for a token drawing on several JIT grants at once (one list)."""
 
 
 def new_token_id() -> str:

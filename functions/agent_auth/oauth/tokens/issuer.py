@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_auth.oauth.tokens.access_token import access_token_claims, new_token_id, sign_jwt
+from agent_auth.oauth.tokens.access_token import (
+    TOKEN_FAMILY_CLAIM,
+    access_token_claims,
+    new_token_id,
+    sign_jwt,
+)
 from agent_auth.ports import Signer
 from agent_auth.records import JitGrant
 
@@ -89,6 +94,8 @@ class TokenIssuer:
         extra: dict[str, Any] = dict(issuance.extra)
         if issuance.act is not None:
             extra["act"] = dict(issuance.act)
+        if issuance.token_family is not None:
+            extra[TOKEN_FAMILY_CLAIM] = issuance.token_family  # so revoking the family reaches the token
         claims = access_token_claims(
             issuer=self._issuer,
             subject=issuance.subject,

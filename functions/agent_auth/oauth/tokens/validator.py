@@ -14,11 +14,19 @@ from typing import Any, Protocol
 
 from agent_auth.clock import Clock
 from agent_auth.oauth.jwt_verifier import JwtRejected, VerificationKey, keys_from_jwks, verify_jws
-from agent_auth.oauth.tokens.access_token import ACCESS_TOKEN_TYP
+from agent_auth.oauth.tokens.access_token import (
+    ACCESS_REQUEST_CLAIM,
+    ACCESS_REQUESTS_CLAIM,
+    ACCESS_TOKEN_TYP,
+    TOKEN_FAMILY_CLAIM,
+)
+from agent_auth.records import JitGrant
 
 SKEW = 60
 MAX_TOKEN_BYTES = 8192
 """A subject token larger than this is refused outright (RFC 8693 exchanges; Keycloak CVE-2026-9704)."""
+MAX_ACTORS = 8
+"""An `act` chain deeper than any policy allows (max_chain is at most 5) is not followed further."""
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")
 
 
@@ -31,6 +39,23 @@ class PublishedKeys(Protocol):
 class RevocationCheck(Protocol):
     def is_revoked(self, claims: Mapping[str, Any], now: int) -> bool:
         """True for a revoked token, one of a revoked family, or one of a disabled agent."""
+        ...
+
+
+@dataclass(frozen=True)
+class TokenStatus:
+    """What the stores say about a token whose signature and expiry are already checked."""
+
+    revoked: str | None
+    """Why it is no longer active (for the audit trail), or None."""
+    jit_grants: tuple[JitGrant, ...] = ()
+    """The JIT grants the token draws on, as stored now (introspection shows them)."""
+
+
+class TokenStatusReader(RevocationCheck, Protocol):
+    def status(self, claims: Mapping[str, Any], now: int) -> TokenStatus:
+        """Every revocation that could reach the token (its jti, its refresh family, its JIT grants, its
+        agent and the agents of its `act` chain disabled), read at once."""
         ...
 
 
@@ -61,6 +86,33 @@ class AccessTokenClaims:
     @property
     def token_id(self) -> str:
         return str(self.claims["jti"])
+
+    @property
+    def issued_at(self) -> int:
+        return int(self.claims["iat"])
+
+    @property
+    def token_family(self) -> str | None:
+        family = self.claims.get(TOKEN_FAMILY_CLAIM)
+        return family if isinstance(family, str) else None
+
+    @property
+    def grant_ids(self) -> tuple[str, ...]:
+        """The JIT grants the token draws on (their ids are the access requests')."""
+        one, several = self.claims.get(ACCESS_REQUEST_CLAIM), self.claims.get(ACCESS_REQUESTS_CLAIM)
+        ids = [one] if isinstance(one, str) else several if isinstance(several, list) else []
+        return tuple(i for i in ids if isinstance(i, str))
+
+    @property
+    def actors(self) -> tuple[str, ...]:
+        """The agents of the `act` chain, outermost first (RFC 8693 §4.1), at most MAX_ACTORS."""
+        chain: list[str] = []
+        act = self.act
+        while act is not None and isinstance(act.get("sub"), str) and len(chain) < MAX_ACTORS:
+            chain.append(act["sub"])
+            nested = act.get("act")
+            act = nested if isinstance(nested, dict) else None
+        return tuple(chain)
 
     @property
     def act(self) -> Mapping[str, Any] | None:
