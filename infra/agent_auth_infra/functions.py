@@ -60,14 +60,27 @@ _CLIENT_ENDPOINT = {
 
 _TABLES_BY_NAME = {spec.logical_name: spec for spec in schema.ALL_TABLES}
 
+
+def _union(
+    *parts: Mapping[schema.TableSpec, tuple[str, ...]],
+) -> dict[schema.TableSpec, tuple[str, ...]]:
+    """Table -> actions, each table's actions the union over the parts (a grant type that reads a table
+    the client endpoint also uses adds to its actions instead of replacing them)."""
+    merged: dict[schema.TableSpec, tuple[str, ...]] = {}
+    for part in parts:
+        for table, actions in part.items():
+            merged[table] = tuple(sorted({*merged.get(table, ()), *actions}))
+    return merged
+
+
 ACCESS: Mapping[routes.FunctionSpec, Access] = {
     # adapters.kms: KmsSigner.sign (only this function may sign); each grant type of the catalog
     # declares the table actions its stores call (agent_auth.grant_catalog).
     routes.TOKEN: Access(
-        tables={
-            **_CLIENT_ENDPOINT,
-            **{_TABLES_BY_NAME[name]: actions for name, actions in token_table_access().items()},
-        },
+        tables=_union(
+            _CLIENT_ENDPOINT,
+            {_TABLES_BY_NAME[name]: actions for name, actions in token_table_access().items()},
+        ),
         current_key=("kms:Sign",),
     ),
     # RequestTable.put and GrantTable.put: the request, and for auto-approval its grant, in one transaction.

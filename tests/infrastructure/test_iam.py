@@ -103,8 +103,13 @@ def test_token_role_allows_exactly_what_the_token_endpoint_calls(synth: Synthesi
 
     # Then it may read agents, lock them and count failed authentications (on failure only), record
     # replay markers and audit records, read and consume grants, read and mark polled requests, redeem
-    # codes, create, rotate and revoke refresh families, read consents, sign, and write its own logs: no more
+    # codes, create, rotate and revoke refresh families, read consents, check in one batch whether an
+    # exchange's subject token was revoked (revocations, its chain's agents, its JIT grants), sign, and
+    # write its own logs: no more
     assert grants(synth, role) == log_grants(synth, routes.TOKEN) | {
+        ("dynamodb:BatchGetItem", arn_of(synth.table_id(schema.REVOCATIONS))),
+        ("dynamodb:BatchGetItem", arn_of(synth.table_id(schema.AGENTS))),
+        ("dynamodb:BatchGetItem", arn_of(synth.table_id(schema.GRANTS))),
         ("dynamodb:GetItem", arn_of(synth.table_id(schema.CODES))),
         ("dynamodb:UpdateItem", arn_of(synth.table_id(schema.CODES))),
         ("dynamodb:GetItem", arn_of(synth.table_id(schema.REFRESH))),

@@ -60,5 +60,8 @@ def test_lambda_requirements_match_project_pins() -> None:
 
 
 def test_advertised_grant_types_are_the_registered_ones() -> None:
-    registry = wiring.grant_type_registry(Settings.from_env(ENV), LocalSigner())
+    # The token function's settings: the exchange grant's revocation check reads the revocations table
+    registry = wiring.grant_type_registry(
+        Settings.from_env({**ENV, "REVOCATIONS_TABLE": "rv"}), LocalSigner()
+    )
     assert registry.grant_types == grant_type_names()
