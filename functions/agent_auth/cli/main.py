@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent_auth.audit import DEFAULT_LIMIT
+from agent_auth.cli.keys import GRACE_HELP, duration
+from agent_auth.cli.keys import register as register_key_commands
 from agent_auth.errors import DependencyFailure
 from agent_auth.operations import (
     OperationFailed,
@@ -24,6 +26,7 @@ from agent_auth.operations import (
     revoke_grant,
     rotate_secret,
 )
+from agent_auth.operations.secrets import DEFAULT_GRACE
 from agent_auth.policy.compiler import load_policy
 from agent_auth.policy.source import PolicyInvalid
 
@@ -52,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 (one statement per option)
     parser = argparse.ArgumentParser(prog="agent-auth", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -77,9 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     secret = commands.add_parser("secret", help="manage client secrets")
     secret_commands = secret.add_subparsers(required=True, metavar="ACTION")
     rotate = secret_commands.add_parser(
-        "rotate", help="issue a new secret (printed once) and revoke the old one"
+        "rotate", help="issue a new secret (printed once); the old one works until the grace period ends"
     )
     rotate.add_argument("agent")
+    rotate.add_argument("--grace", type=duration, default=DEFAULT_GRACE, help=GRACE_HELP)
     _target_options(rotate)
     rotate.set_defaults(run=_rotate)
 
@@ -112,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     withdraw.add_argument("--agent", metavar="CLIENT_ID", required=True)
     _target_options(withdraw)
     withdraw.set_defaults(run=_revoke_consent)
+
+    register_key_commands(commands)
 
     audit = commands.add_parser("audit", help="print audit records, newest first")
     audit.add_argument("--agent", metavar="CLIENT_ID", help="only this agent's records")
@@ -164,7 +170,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    print(json.dumps(rotate_secret(_target(args), args.agent)))
+    print(json.dumps(rotate_secret(_target(args), args.agent, grace=args.grace)))
     return 0
 
 
