@@ -128,10 +128,11 @@ class KmsKeyAdmin:
     def retire(self, key_arn: str, *, delete: bool) -> None:
         """Disable the key; with `delete`, schedule its deletion too. Repeating it changes nothing."""
         with aws_call():
-            state = self._client.describe_key(KeyId=key_arn)["KeyMetadata"]["KeyState"]
+            metadata = self._client.describe_key(KeyId=key_arn)["KeyMetadata"]
+            key_id, state = metadata["KeyId"], metadata["KeyState"]
             if state == "Enabled":
-                self._client.disable_key(KeyId=key_arn)
+                self._client.disable_key(KeyId=key_id)
             if delete and state != "PendingDeletion":
                 self._client.schedule_key_deletion(
-                    KeyId=key_arn, PendingWindowInDays=self.DELETION_WINDOW_DAYS
+                    KeyId=key_id, PendingWindowInDays=self.DELETION_WINDOW_DAYS
                 )
