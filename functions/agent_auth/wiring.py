@@ -137,9 +137,8 @@ def token_signer(settings: Settings, clients: AwsClients, clock: Clock) -> Signe
     """SIGNING_KEY_ARN, or with rotation the key set's key of the moment (signing_keys.py)."""
     if not settings.signing_key_alias_prefix:
         return KmsSigner(clients.kms, settings.signing_key_arn, settings.signing_alg)
-    key_set = signing_key_set(settings, clients, clock)
-    key_set.get()  # read while the function starts, so a warm token costs one read (performance target 1)
-    return RotatingKmsSigner(clients.kms, key_set.get, clock)
+    # Read on the first token (inside the endpoint, so a failure is an audited 503), then once a minute.
+    return RotatingKmsSigner(clients.kms, signing_key_set(settings, clients, clock).get, clock)
 
 
 def signing_key_set(settings: Settings, clients: AwsClients, clock: Clock) -> CachedKeySet:

@@ -175,3 +175,17 @@ def test_grace_zero_revokes_every_old_secret_at_once(rotating: Deployment) -> No
     assert issue(rotating, old)["status"] == 401
     assert issue(rotating, middle)["status"] == 401
     assert issue(rotating, newest)["status"] == 200
+
+
+def test_kms_admin_creates_behind_the_alias_and_retires_idempotently(aws: AwsClients) -> None:
+    from agent_auth.adapters.kms import KmsKeyAdmin
+
+    admin = KmsKeyAdmin(aws.kms)
+    # Given a key `keys rotate` created / Then it signs RS256 with the deployment's key spec
+    arn = admin.create_signing_key(f"{PREFIX}/20261202T000000Z-abcd", "RS256")
+    metadata = aws.kms.describe_key(KeyId=arn)["KeyMetadata"]
+    assert metadata["KeySpec"] == "RSA_2048" and metadata["KeyUsage"] == "SIGN_VERIFY"
+    # When it is retired with deletion, twice / Then it is pending deletion, and the repeat changes nothing
+    admin.retire(arn, delete=True)
+    admin.retire(arn, delete=True)
+    assert aws.kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "PendingDeletion"
