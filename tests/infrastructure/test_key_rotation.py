@@ -90,3 +90,11 @@ def test_without_rotation_nothing_of_it_is_deployed(synth: Synthesized) -> None:
     for spec in routes.ALL_FUNCTIONS:
         assert "SIGNING_KEY_ALIAS_PREFIX" not in synth.environment(synth.function_id(spec))
     assert schema.SIGNING_KEY_ALIAS_OUTPUT not in synth.template["Outputs"]
+
+
+def test_a_bad_rotation_context_is_refused(tmp_path: Any) -> None:
+    from agent_auth_infra.application import build_app
+    from agent_auth_infra.settings import ContextError
+
+    with pytest.raises(ContextError, match="signingKeyRotation"):
+        build_app({"signingKeyRotation": "sometimes"}, str(tmp_path))

@@ -189,3 +189,28 @@ def test_kms_admin_creates_behind_the_alias_and_retires_idempotently(aws: AwsCli
     admin.retire(arn, delete=True)
     admin.retire(arn, delete=True)
     assert aws.kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+
+
+def test_a_switch_away_from_secrets_removes_the_previous_secret_too(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    from agent_auth.operations import apply_policy
+    from agent_auth.policy.compiler import load_policy
+    from tests.support import policy_document, write_policy
+
+    # Given a secret in its grace period
+    rotate_secret(deployment.target, "billing-agent", grace=3600)
+    agent = deployment.target.agents.get_client("billing-agent")
+    assert agent is not None and agent.previous_secret_hash and agent.previous_secret_expires_at
+    # When the policy makes the agent sign assertions instead
+    document = policy_document(deployment.keys)
+    document["agents"]["billing-agent"] |= {
+        "auth": "private_key_jwt",
+        "jwks": {"keys": [dict(deployment.keys["rsa"].jwk)]},
+    }
+    apply_policy(deployment.target, load_policy(str(write_policy(tmp_path / "keys.yaml", document))))
+    # Then neither secret is kept: the old one cannot come back with a later switch
+    agent = deployment.target.agents.get_client("billing-agent")
+    assert agent is not None and agent.auth_method == "private_key_jwt"
+    assert agent.secret_hash is None and agent.previous_secret_hash is None
+    assert agent.previous_secret_expires_at is None
