@@ -111,3 +111,25 @@ def test_durations(text: str, seconds: int) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         duration(text)
+
+
+def test_an_unknown_client_pays_for_the_previous_secret_comparison_too(world: World) -> None:
+    from unittest import mock
+
+    # When a client that does not exist presents a secret
+    with mock.patch(
+        "agent_auth.oauth.client_auth.previous_secret_matches", wraps=client_secrets.previous_secret_matches
+    ) as compare:
+        body = "grant_type=client_credentials&client_id=ghost&client_secret=x"
+        request = Request(
+            method="POST",
+            path="/token",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+            body=body.encode(),
+            source_ip="198.51.100.1",
+            http_request_id="req-2",
+        )
+        with pytest.raises(InvalidClient):
+            world.endpoint.handle(request)
+    # Then the grace comparison ran as for a known agent (performance target 8: equal cost)
+    compare.assert_called_once()

@@ -39,6 +39,7 @@ def register(commands: Any) -> None:
     rotate.add_argument(
         "--overlap",
         type=duration,
+        metavar="DURATION",
         default=DEFAULT_OVERLAP,
         help="how long the new key is published before it signs (default: %(default)ss)",
     )

@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 (one statement per op
         "rotate", help="issue a new secret (printed once); the old one works until the grace period ends"
     )
     rotate.add_argument("agent")
-    rotate.add_argument("--grace", type=duration, default=DEFAULT_GRACE, help=GRACE_HELP)
+    rotate.add_argument("--grace", type=duration, default=DEFAULT_GRACE, metavar="DURATION", help=GRACE_HELP)
     _target_options(rotate)
     rotate.set_defaults(run=_rotate)
 
