@@ -214,3 +214,22 @@ def test_a_switch_away_from_secrets_removes_the_previous_secret_too(
     assert agent is not None and agent.auth_method == "private_key_jwt"
     assert agent.secret_hash is None and agent.previous_secret_hash is None
     assert agent.previous_secret_expires_at is None
+
+
+def test_an_unreadable_key_set_is_an_audited_503(
+    rotating: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_auth.adapters.key_set_table import KeySetTable
+    from agent_auth.errors import DependencyFailure
+
+    def unavailable(self: KeySetTable) -> None:
+        raise DependencyFailure("ProvisionedThroughputExceededException")
+
+    # Given DynamoDB refusing the key set read
+    monkeypatch.setattr(KeySetTable, "get_key_set", unavailable)
+    before = len(rotating.audit_records())
+    # Then no token is signed: a clean 503, with its one audit record
+    response = issue(rotating)
+    assert response["status"] == 503 and response["error"] == "temporarily_unavailable"
+    records = rotating.audit_records()
+    assert len(records) == before + 1 and records[0]["decision"] == "deny"
