@@ -17,6 +17,16 @@ SIGNING_ALGORITHMS = ("RS256", "ES256")
 KEY_SPEC = {"RS256": "RSA_2048", "ES256": "ECC_NIST_P256"}
 """The KMS key spec that signs each algorithm (the CDK stack and the development server create it)."""
 DEFAULT_TOKEN_LIFETIME = 900
+INITIAL_KEY_ALIAS = "initial"
+"""With key rotation, the deployment's first key is `<alias prefix>/initial`; `keys rotate` names each new
+one `<alias prefix>/<UTC time>`. The functions may use only keys behind `<alias prefix>/*`."""
+DEV_KEY_ALIAS_PREFIX = "alias/agent-auth/dev/signing"
+
+
+def key_alias_prefix(stack_name: str) -> str:
+    """The alias prefix of a stack's signing keys: per stack, so one stack's functions never sign with
+    another's keys."""
+    return f"alias/agent-auth/{stack_name}/signing"
 
 
 class ConfigError(Exception):
@@ -39,6 +49,12 @@ class Settings:
     signing_key_arn: str
     signing_alg: str = "RS256"
     previous_signing_key_arns: tuple[str, ...] = ()
+    """Keys outside the rotating key set that still verify tokens in circulation (context
+    previousSigningKeyArns, e.g. after a redeploy replaced the stack's key): published, never used to sign."""
+    signing_key_alias_prefix: str = ""
+    """Set when signing keys rotate (`agent-auth keys rotate`): the token and well-known functions read the
+    key set from the agents table (signing_keys.py) instead of trusting SIGNING_KEY_ARN alone, and may use
+    only keys behind an alias under this prefix. Empty: SIGNING_KEY_ARN signs, as deployed."""
     token_lifetime: int = DEFAULT_TOKEN_LIFETIME
     audit_retention_days: int = 400
     approval_key_arn: str = ""
@@ -113,6 +129,7 @@ class Settings:
             signing_key_arn=required("SIGNING_KEY_ARN"),
             signing_alg=alg,
             previous_signing_key_arns=previous,
+            signing_key_alias_prefix=env.get("SIGNING_KEY_ALIAS_PREFIX", "").strip().rstrip("/"),
             token_lifetime=positive_int("TOKEN_LIFETIME_SECONDS", DEFAULT_TOKEN_LIFETIME),
             audit_retention_days=positive_int("AUDIT_RETENTION_DAYS", 400),
             approval_key_arn=env.get("APPROVAL_KEY_ARN", "").strip(),
@@ -135,6 +152,9 @@ class Settings:
         even an empty UPSTREAM_CLIENT_SECRET."""
         secret = self.upstream_client_secret
         secret_env = {"UPSTREAM_CLIENT_SECRET": secret} if secret else {}
+        # Only when keys rotate: a deployment without rotation keeps exactly the environment it had.
+        prefix = self.signing_key_alias_prefix
+        rotation_env = {"SIGNING_KEY_ALIAS_PREFIX": prefix} if prefix else {}
         return {
             "ISSUER": self.issuer,
             "AWS_REGION": self.region,
@@ -152,6 +172,7 @@ class Settings:
             "SIGNING_KEY_ARN": self.signing_key_arn,
             "SIGNING_ALG": self.signing_alg,
             "PREVIOUS_SIGNING_KEY_ARNS": ",".join(self.previous_signing_key_arns),
+            **rotation_env,
             "TOKEN_LIFETIME_SECONDS": str(self.token_lifetime),
             "AUDIT_RETENTION_DAYS": str(self.audit_retention_days),
             "APPROVAL_KEY_ARN": self.approval_key_arn,

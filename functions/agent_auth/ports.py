@@ -16,10 +16,14 @@ from agent_auth.records import Agent
 
 
 class Signer(Protocol):
-    """Signs a JWS signing input. The key never leaves the signer (KMS on AWS)."""
+    """Signs a JWS signing input. The key never leaves the signer (KMS on AWS). `alg` and `kid` are
+    read-only: with rotation they name the key of the moment (adapters/kms.RotatingKmsSigner)."""
 
-    alg: str
-    kid: str
+    @property
+    def alg(self) -> str: ...
+
+    @property
+    def kid(self) -> str: ...
 
     def sign(self, signing_input: bytes) -> bytes: ...
 

@@ -53,6 +53,10 @@ class Agent:
     jwks_uri: str | None = None
     secret_hash: str | None = None
     secret_rotated_at: str | None = None
+    previous_secret_hash: str | None = None
+    """The secret `secret rotate --grace` replaced: it still authenticates until
+    `previous_secret_expires_at`, so the owner can roll the new one out without an outage."""
+    previous_secret_expires_at: int | None = None
     delegation: Delegation | None = None
     """Acting for users (authorization code); None when the agent may not."""
     exchange: ExchangeRules | None = None
@@ -92,6 +96,14 @@ class ApproverGroup:
     name: str
     members: tuple[str, ...]
     sign_in: bool = False
+
+
+@dataclass(frozen=True)
+class PreviousSecret:
+    """The secret a rotation replaced (by its hash) and when its grace period ends."""
+
+    secret_hash: str
+    expires_at: int
 
 
 RequestStatus = Literal["pending", "approved", "denied"]

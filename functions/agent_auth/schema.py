@@ -99,6 +99,9 @@ ALL_TABLES: tuple[TableSpec, ...] = (AGENTS, REPLAY, AUDIT, REQUESTS, GRANTS, TH
 ISSUER_OUTPUT = "IssuerUrl"
 SIGNING_KEY_OUTPUT = "SigningKeyArn"
 SIGNING_ALG_OUTPUT = "SigningAlg"
+SIGNING_KEY_ALIAS_OUTPUT = "SigningKeyAliasPrefix"
+"""Only on stacks whose signing keys rotate (context signingKeyRotation), with TOKEN_LIFETIME_OUTPUT."""
+TOKEN_LIFETIME_OUTPUT = "TokenLifetimeSeconds"
 
 # --- Delegated access (authorization code + PKCE, refresh tokens, consent) ------------------------------
 

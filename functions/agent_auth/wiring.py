@@ -20,7 +20,8 @@ from agent_auth.adapters.delegation_tables import CodeTable, ConsentTable, Refre
 from agent_auth.adapters.dynamodb import AgentTable, DynamoTransaction, ReplayTable
 from agent_auth.adapters.jit_tables import GrantTable, RequestTable
 from agent_auth.adapters.jwks_fetcher import HttpKeyFetcher
-from agent_auth.adapters.kms import KmsPublicKeys, KmsSigner
+from agent_auth.adapters.key_set_table import KeySetTable
+from agent_auth.adapters.kms import KmsPublicKeys, KmsSigner, RotatingKmsSigner
 from agent_auth.adapters.throttle import ThrottleTable
 from agent_auth.clock import Clock, default_clock
 from agent_auth.config import Settings
@@ -35,11 +36,13 @@ from agent_auth.oauth.grant_types.client_credentials import ClientCredentialsGra
 from agent_auth.oauth.grant_types.refresh_token import RefreshTokenGrant
 from agent_auth.oauth.grant_types.registry import GrantType, GrantTypeRegistry
 from agent_auth.oauth.grant_types.token_exchange import TokenExchangeGrant
+from agent_auth.oauth.jose import kid_for_key
 from agent_auth.oauth.operation import ClientOperation
 from agent_auth.oauth.throttle import FailureThrottle, ThrottleLimits
 from agent_auth.oauth.token_endpoint import TokenOperation
 from agent_auth.oauth.tokens.issuer import TokenIssuer
 from agent_auth.ports import AuditLog, Signer
+from agent_auth.signing_keys import CachedKeySet, KeySet
 from agent_auth.web.client_endpoint import ClientEndpoint
 
 if TYPE_CHECKING:
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from agent_auth.jit.approval import ApprovalService
     from agent_auth.jit.notifier import Notifier
     from agent_auth.oauth.authorize.flow import AuthorizationFlow
+    from agent_auth.operations.keys import KeyDeployment, KeyTarget
     from agent_auth.operations.target import Target
 
 T = TypeVar("T")
@@ -170,7 +174,7 @@ def _client_endpoint(
     throttle = failure_throttle(settings, clients, agents, clock)
     return ClientEndpoint(
         operation=operation,
-        authenticator=ClientAuthenticator(agents, assertions, throttle),
+        authenticator=ClientAuthenticator(agents, assertions, throttle, clock),
         audit=audit_log(settings, clients),
         clock=clock,
     )
@@ -179,10 +183,25 @@ def _client_endpoint(
 def token_endpoint(
     settings: Settings, clients: AwsClients, clock: Clock | None = None, signer: Signer | None = None
 ) -> ClientEndpoint:
-    signer = signer or _counted_signer(KmsSigner(clients.kms, settings.signing_key_arn, settings.signing_alg))
     clock = clock or default_clock()
+    signer = signer or _counted_signer(token_signer(settings, clients, clock))
     operation = TokenOperation(grant_type_registry(settings, signer, clients, clock))
     return _client_endpoint(settings, clients, clock, operation)
+
+
+def token_signer(settings: Settings, clients: AwsClients, clock: Clock) -> Signer:
+    """SIGNING_KEY_ARN, or with rotation the key set's key of the moment (signing_keys.py)."""
+    if not settings.signing_key_alias_prefix:
+        return KmsSigner(clients.kms, settings.signing_key_arn, settings.signing_alg)
+    # Read on the first token (inside the endpoint, so a failure is an audited 503), then once a minute.
+    return RotatingKmsSigner(clients.kms, signing_key_set(settings, clients, clock).get, clock)
+
+
+def signing_key_set(settings: Settings, clients: AwsClients, clock: Clock) -> CachedKeySet:
+    initial = KeySet.initial(
+        settings.signing_key_arn, settings.signing_alg, kid_for_key(settings.signing_key_arn)
+    )
+    return CachedKeySet(KeySetTable(clients.dynamodb, settings.agents_table), lambda: initial, clock)
 
 
 def access_request_endpoint(
@@ -233,9 +252,44 @@ def notifier(settings: Settings, clients: AwsClients, clock: Clock | None = None
     )
 
 
-def public_keys(settings: Settings, clients: AwsClients) -> KmsPublicKeys:
-    arns = (settings.signing_key_arn, *settings.previous_signing_key_arns)
-    return KmsPublicKeys(clients.kms, arns, settings.signing_alg)
+def public_keys(settings: Settings, clients: AwsClients, clock: Clock | None = None) -> KmsPublicKeys:
+    previous = tuple((arn, settings.signing_alg) for arn in settings.previous_signing_key_arns)
+    if not settings.signing_key_alias_prefix:
+        return KmsPublicKeys.static(
+            clients.kms, (settings.signing_key_arn, *settings.previous_signing_key_arns), settings.signing_alg
+        )
+    clock = clock or default_clock()
+    key_set = signing_key_set(settings, clients, clock)
+
+    def published() -> tuple[tuple[str, str], ...]:
+        return (*((k.key_arn, k.alg) for k in key_set.get().published(clock.now())), *previous)
+
+    return KmsPublicKeys(clients.kms, published)
+
+
+def key_operator_target(
+    *,
+    name: str,
+    clients: AwsClients,
+    agents_table: str,
+    audit_table: str,
+    operator: str,
+    clock: Clock,
+    deployment: KeyDeployment,
+) -> KeyTarget:
+    """The target of `agent-auth keys`: the key set item, KMS, the audit trail. Not in any bundle's path."""
+    from agent_auth.adapters.kms import KmsKeyAdmin
+    from agent_auth.operations.keys import KeyTarget
+
+    return KeyTarget(
+        name=name,
+        keys=KeySetTable(clients.dynamodb, agents_table),
+        kms=KmsKeyAdmin(clients.kms),
+        audit=AuditTable(clients.dynamodb, audit_table),
+        operator=operator,
+        clock=clock,
+        deployment=deployment,
+    )
 
 
 def operator_target(

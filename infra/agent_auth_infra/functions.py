@@ -19,6 +19,7 @@ from constructs import Construct
 
 from agent_auth import routes, schema
 from agent_auth.grant_catalog import token_table_access
+from agent_auth.signing_keys import KEY_SET_ITEM
 from agent_auth_infra.bundling import ARCHITECTURE, RUNTIME, lambda_code
 from agent_auth_infra.nag import acknowledge
 from agent_auth_infra.signing_key import ApprovalKey, SigningKey
@@ -46,6 +47,11 @@ class Access:
     """ses:SendEmail from the configured sender identity (context mailFrom)."""
     upstream_secret: tuple[str, ...] = ()
     """On the Secrets Manager secret holding the upstream provider's client secret."""
+    rotating_keys: tuple[str, ...] = ()
+    """With key rotation: on the keys behind the stack's alias prefix (kms:ResourceAliases), which
+    `agent-auth keys rotate` creates after the deploy."""
+    key_set_item: tuple[str, ...] = ()
+    """With key rotation: on the key set's one item of the agents table (dynamodb:LeadingKeys)."""
 
 
 # What every agent-facing endpoint needs to authenticate a client and audit the decision:
@@ -82,6 +88,8 @@ ACCESS: Mapping[routes.FunctionSpec, Access] = {
             {_TABLES_BY_NAME[name]: actions for name, actions in token_table_access().items()},
         ),
         current_key=("kms:Sign",),
+        # adapters.kms.RotatingKmsSigner; the key set itself is read with the agents table's GetItem.
+        rotating_keys=("kms:Sign",),
     ),
     # RequestTable.put and GrantTable.put: the request, and for auto-approval its grant, in one transaction.
     routes.ACCESS_REQUESTS: Access(
@@ -149,7 +157,13 @@ ACCESS: Mapping[routes.FunctionSpec, Access] = {
         previous_keys=("kms:GetPublicKey",),
     ),
     # adapters.kms: KmsPublicKeys.jwks, for the current key and every previous one it publishes.
-    routes.WELL_KNOWN: Access(current_key=("kms:GetPublicKey",), previous_keys=("kms:GetPublicKey",)),
+    # With rotation, adapters.key_set_table.KeySetTable.get_key_set and the public key of each key it names.
+    routes.WELL_KNOWN: Access(
+        current_key=("kms:GetPublicKey",),
+        previous_keys=("kms:GetPublicKey",),
+        rotating_keys=("kms:GetPublicKey",),
+        key_set_item=("dynamodb:GetItem",),
+    ),
 }
 
 
@@ -219,6 +233,8 @@ class Functions(Construct):
                         actions=list(access.upstream_secret), resources=[upstream_secret.secret_arn]
                     )
                 )
+            if signing_key.alias_prefix:
+                statements += _rotation_statements(access, signing_key, tables)
             if access.previous_keys and previous_key_arns:
                 statements.append(
                     iam.PolicyStatement(actions=list(access.previous_keys), resources=list(previous_key_arns))
@@ -230,6 +246,14 @@ class Functions(Construct):
                 description=f"agent-auth {spec.name} function: only the calls its code makes",
                 inline_policies={"least-privilege": iam.PolicyDocument(statements=statements)},
             )
+            if signing_key.alias_prefix and access.rotating_keys:
+                acknowledge(
+                    role,
+                    f"AwsSolutions-IAM5[Resource::{ROTATING_KEYS_FINDING}]",
+                    "Keys made by `agent-auth keys rotate` after the deploy have ARNs unknown now: the "
+                    "statement allows only keys behind this stack's signing alias prefix "
+                    "(kms:ResourceAliases), in this account and region.",
+                )
             self.by_spec[spec] = lambda_.Function(
                 scope_,
                 "Function",
@@ -251,3 +275,32 @@ class Functions(Construct):
                 f"The bundle is built and tested for {RUNTIME.name} (pip --python-version, pinned wheels in "
                 "functions/requirements.txt); a newer runtime is a deliberate change of bundling.RUNTIME.",
             )
+
+
+ROTATING_KEYS_FINDING = "arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*"
+
+
+def _rotation_statements(
+    access: Access, signing_key: SigningKey, tables: Tables
+) -> list[iam.PolicyStatement]:
+    """Keys rotate without a redeploy: the keys are named by their alias (kms:ResourceAliases, ABAC), and
+    the well-known function reads the key set's one item (dynamodb:LeadingKeys), nothing else of the table."""
+    statements = []
+    if access.rotating_keys:
+        stack = Stack.of(signing_key)
+        statements.append(
+            iam.PolicyStatement(
+                actions=list(access.rotating_keys),
+                resources=[stack.format_arn(service="kms", resource="key", resource_name="*")],
+                conditions={"ForAnyValue:StringLike": {"kms:ResourceAliases": signing_key.alias_pattern}},
+            )
+        )
+    if access.key_set_item:
+        statements.append(
+            iam.PolicyStatement(
+                actions=list(access.key_set_item),
+                resources=[tables[schema.AGENTS].table_arn],
+                conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [KEY_SET_ITEM]}},
+            )
+        )
+    return statements

@@ -21,6 +21,7 @@ from agent_auth import config
 STACK_NAME = "stackName"
 SIGNING_ALG = "signingAlg"
 PREVIOUS_SIGNING_KEY_ARNS = "previousSigningKeyArns"
+SIGNING_KEY_ROTATION = "signingKeyRotation"
 TOKEN_LIFETIME_SECONDS = "tokenLifetimeSeconds"
 AUDIT_RETENTION_DAYS = "auditRetentionDays"
 LAMBDA_MEMORY_SIZE = "lambdaMemorySize"
@@ -89,7 +90,11 @@ class DeploymentSettings:
     stack_name: str = "AgentAuth"
     signing_alg: str = config.Settings.signing_alg
     previous_signing_key_arns: tuple[str, ...] = ()
-    """Keys that signed tokens still in circulation: published in the JWKS until those tokens expire."""
+    """Keys that signed tokens still in circulation: published in the JWKS until those tokens expire. For keys
+    outside the rotating key set, e.g. the stack's former key after a change of signingAlg replaced it."""
+    signing_key_rotation: bool = False
+    """Signing keys rotate without a redeploy (`agent-auth keys rotate --stack`, docs/key-rotation.md): the
+    functions read the key set from the agents table and may use keys behind the stack's alias prefix."""
     token_lifetime_seconds: int = config.DEFAULT_TOKEN_LIFETIME
     audit_retention_days: int = config.Settings.audit_retention_days
     lambda_memory_size: int = 512
@@ -130,6 +135,11 @@ class DeploymentSettings:
     """Function name -> reserved concurrent executions; empty: none reserved (see docs/deploy.md)."""
 
     @property
+    def signing_key_alias_prefix(self) -> str:
+        """Where `keys rotate` puts its keys' aliases; empty without rotation."""
+        return config.key_alias_prefix(self.stack_name) if self.signing_key_rotation else ""
+
+    @property
     def uses_cognito(self) -> bool:
         return not self.upstream_issuer
 
@@ -157,6 +167,9 @@ class DeploymentSettings:
             stack_name=str(get(STACK_NAME, defaults.stack_name)),
             signing_alg=alg,
             previous_signing_key_arns=_arns(get(PREVIOUS_SIGNING_KEY_ARNS, [])),
+            signing_key_rotation=_bool(
+                SIGNING_KEY_ROTATION, get(SIGNING_KEY_ROTATION, defaults.signing_key_rotation)
+            ),
             token_lifetime_seconds=_positive_int(
                 TOKEN_LIFETIME_SECONDS, get(TOKEN_LIFETIME_SECONDS, defaults.token_lifetime_seconds)
             ),

@@ -6,13 +6,17 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from agent_auth.config import KEY_SPEC
+from agent_auth.config import INITIAL_KEY_ALIAS, KEY_SPEC
 
 
 class SigningKey(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, alg: str) -> None:
+    """With `alias_prefix` (key rotation), the key is `<prefix>/initial`: the functions may use keys behind
+    `<prefix>/*` only, and `agent-auth keys rotate` creates its keys there (docs/key-rotation.md)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, alg: str, alias_prefix: str = "") -> None:
         super().__init__(scope, construct_id)
         self.alg = alg
+        self.alias_prefix = alias_prefix
         self.key = kms.Key(
             self,
             "Key",
@@ -22,10 +26,17 @@ class SigningKey(Construct):
             # Deleting the key would make every token it signed unverifiable, and it cannot be recreated.
             removal_policy=RemovalPolicy.RETAIN,
         )
+        if alias_prefix:
+            kms.Alias(self, "Alias", alias_name=f"{alias_prefix}/{INITIAL_KEY_ALIAS}", target_key=self.key)
 
     @property
     def key_arn(self) -> str:
         return self.key.key_arn
+
+    @property
+    def alias_pattern(self) -> str:
+        """What kms:ResourceAliases must match for a function to use a rotated key."""
+        return f"{self.alias_prefix}/*"
 
 
 class ApprovalKey(Construct):

@@ -50,7 +50,9 @@ class AgentAuthStack(Stack):
             retention_days=settings.audit_export_days,
             object_lock=settings.audit_object_lock,
         )
-        signing_key = SigningKey(self, "SigningKey", alg=settings.signing_alg)
+        signing_key = SigningKey(
+            self, "SigningKey", alg=settings.signing_alg, alias_prefix=settings.signing_key_alias_prefix
+        )
         approval_key = ApprovalKey(self, "ApprovalKey")
         api = Api(
             self,
@@ -82,6 +84,7 @@ class AgentAuthStack(Stack):
             signing_key_arn=signing_key.key_arn,
             signing_alg=settings.signing_alg,
             previous_signing_key_arns=settings.previous_signing_key_arns,
+            signing_key_alias_prefix=settings.signing_key_alias_prefix,
             token_lifetime=settings.token_lifetime_seconds,
             audit_retention_days=settings.audit_retention_days,
             approval_key_arn=approval_key.key_arn,
@@ -150,3 +153,17 @@ class AgentAuthStack(Stack):
         CfnOutput(self, schema.ISSUER_OUTPUT, value=api.issuer, description="ISSUER: the API's base URL")
         CfnOutput(self, schema.SIGNING_KEY_OUTPUT, value=signing_key.key_arn, description="SIGNING_KEY_ARN")
         CfnOutput(self, schema.SIGNING_ALG_OUTPUT, value=settings.signing_alg, description="SIGNING_ALG")
+        if settings.signing_key_rotation:
+            # What `agent-auth keys rotate --stack` needs: where its keys go, and how long their tokens live.
+            CfnOutput(
+                self,
+                schema.SIGNING_KEY_ALIAS_OUTPUT,
+                value=settings.signing_key_alias_prefix,
+                description="SIGNING_KEY_ALIAS_PREFIX",
+            )
+            CfnOutput(
+                self,
+                schema.TOKEN_LIFETIME_OUTPUT,
+                value=str(settings.token_lifetime_seconds),
+                description="TOKEN_LIFETIME_SECONDS",
+            )

@@ -85,7 +85,8 @@ def test_http_errors_are_json_and_no_store(dev_server: DevServer) -> None:
 
 def test_secret_rotate_prints_a_new_secret_once_and_revokes_the_old(dev_server: DevServer) -> None:
     old = dev_server.credentials["billing-agent"]["client_secret"]
-    result = dev_server.cli("secret", "rotate", "billing-agent", "--dev")
+    # --grace 0: the default now keeps the old secret for an hour (tests/e2e/test_rotation_cli.py)
+    result = dev_server.cli("secret", "rotate", "billing-agent", "--grace", "0", "--dev")
     assert result.returncode == 0, result.stderr
     new = json.loads(result.stdout)
     assert new["client_id"] == "billing-agent" and new["client_secret"] != old

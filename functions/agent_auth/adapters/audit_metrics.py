@@ -57,8 +57,16 @@ class CountedSigner:
     def __init__(self, inner: Signer, emit: Emit) -> None:
         self._inner = inner
         self._emit = emit
-        self.alg = inner.alg
-        self.kid = inner.kid
+
+    # Forwarded on each use, not copied: with rotation they name the key of the moment, and reading them
+    # may read the key set (adapters/kms.RotatingKmsSigner).
+    @property
+    def alg(self) -> str:
+        return self._inner.alg
+
+    @property
+    def kid(self) -> str:
+        return self._inner.kid
 
     def sign(self, signing_input: bytes) -> bytes:
         try:

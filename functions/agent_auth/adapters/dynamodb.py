@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from agent_auth.adapters.records_codec import agent_from_item, users_from_item, users_to_data
 from agent_auth.errors import DependencyFailure
 from agent_auth.ports import Write
-from agent_auth.records import Agent, ApproverGroup, UserDirectory
+from agent_auth.records import Agent, ApproverGroup, PreviousSecret, UserDirectory
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -195,7 +195,9 @@ class AgentTable:
             removes = [f"#f{i}" for i, v in enumerate(fields.values()) if v is None]
             if item.get("auth_method") not in ("client_secret_basic", "client_secret_post"):
                 names["#secret"] = "secret_hash"
-                removes.append("#secret")
+                names["#previous"] = "previous_secret_hash"
+                names["#previous_until"] = "previous_secret_expires_at"
+                removes += ["#secret", "#previous", "#previous_until"]
             expression = "SET client_id = :id, " + ", ".join(sets)
             if removes:
                 expression += " REMOVE " + ", ".join(removes)
@@ -254,22 +256,46 @@ class AgentTable:
 
         return conditional_write(write_chunks)
 
-    def set_secret_hash(self, client_id: str, secret_hash: str, rotated_at: str, audit: Write) -> bool:
-        """False when the agent does not exist or does not authenticate with a secret. The audit
+    def set_secret_hash(
+        self,
+        client_id: str,
+        secret_hash: str,
+        rotated_at: str,
+        audit: Write,
+        *,
+        previous: PreviousSecret | None = None,
+    ) -> bool:
+        """False when the agent does not exist or does not authenticate with a secret, or (with a
+        `previous` secret kept for a grace period) when its secret changed since it was read. The audit
         record is written in the same transaction: no rotation without its record. A lock from failed
-        authentications ends with the old secret: the owner's new one works at once."""
+        authentications ends with the old secret: the owner's new one works at once. Without `previous`,
+        any earlier previous secret goes too: `--grace 0` ends every old secret at once."""
+        values = {
+            ":h": {"S": secret_hash},
+            ":t": {"S": rotated_at},
+            ":basic": {"S": "client_secret_basic"},
+            ":post": {"S": "client_secret_post"},
+        }
+        condition = "attribute_exists(pk) AND auth_method IN (:basic, :post)"
+        if previous is None:
+            expression = (
+                "SET secret_hash = :h, secret_rotated_at = :t "
+                f"REMOVE {LOCK_ATTRIBUTE}, previous_secret_hash, previous_secret_expires_at"
+            )
+        else:
+            expression = (
+                "SET secret_hash = :h, secret_rotated_at = :t, previous_secret_hash = :old, "
+                f"previous_secret_expires_at = :until REMOVE {LOCK_ATTRIBUTE}"
+            )
+            condition += " AND secret_hash = :old"
+            values |= {":old": {"S": previous.secret_hash}, ":until": {"N": str(previous.expires_at)}}
         update = {
             "Update": {
                 "TableName": self._table,
                 "Key": {"pk": {"S": AGENT_PREFIX + client_id}},
-                "UpdateExpression": f"SET secret_hash = :h, secret_rotated_at = :t REMOVE {LOCK_ATTRIBUTE}",
-                "ConditionExpression": "attribute_exists(pk) AND auth_method IN (:basic, :post)",
-                "ExpressionAttributeValues": {
-                    ":h": {"S": secret_hash},
-                    ":t": {"S": rotated_at},
-                    ":basic": {"S": "client_secret_basic"},
-                    ":post": {"S": "client_secret_post"},
-                },
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
             }
         }
         return conditional_write(

@@ -48,6 +48,10 @@ def agent_from_item(item: dict[str, Any]) -> Agent:
         jwks_uri=item.get("jwks_uri"),
         secret_hash=item.get("secret_hash"),
         secret_rotated_at=item.get("secret_rotated_at"),
+        previous_secret_hash=item.get("previous_secret_hash"),
+        previous_secret_expires_at=(
+            int(item["previous_secret_expires_at"]) if item.get("previous_secret_expires_at") else None
+        ),
         delegation=delegation_from_item(item.get("delegation")),
         exchange=exchange_from_item(item.get("exchange")),
         auth_locked_until=int(item["auth_locked_until"]) if item.get("auth_locked_until") else None,

@@ -28,6 +28,8 @@ from agent_auth.cli.common import (
     time_text,
     where,
 )
+from agent_auth.cli.keys import GRACE_HELP, duration
+from agent_auth.cli.keys import register as register_key_commands
 from agent_auth.errors import DependencyFailure
 from agent_auth.operations import (
     ApplyResult,
@@ -39,6 +41,7 @@ from agent_auth.operations import (
     revoke_consent,
     rotate_secret,
 )
+from agent_auth.operations.secrets import DEFAULT_GRACE
 from agent_auth.policy.compiler import load_policy
 from agent_auth.policy.source import PolicyInvalid
 
@@ -129,9 +132,10 @@ def _parser() -> argparse.ArgumentParser:
     secret = commands.add_parser("secret", help="manage client secrets")
     secret_commands = secret.add_subparsers(required=True, metavar="ACTION")
     rotate = secret_commands.add_parser(
-        "rotate", help="issue a new secret (printed once) and revoke the old one"
+        "rotate", help="issue a new secret (printed once); the old one works until the grace period ends"
     )
     rotate.add_argument("agent")
+    rotate.add_argument("--grace", type=duration, default=DEFAULT_GRACE, metavar="DURATION", help=GRACE_HELP)
     _target_options(rotate)
     rotate.set_defaults(run=_rotate)
 
@@ -153,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     withdraw.add_argument("--agent", metavar="CLIENT_ID", required=True)
     _target_options(withdraw)
     withdraw.set_defaults(run=_revoke_consent)
+
+    register_key_commands(commands)
 
     audit = commands.add_parser("audit", help="print audit records, newest first")
     audit.add_argument("--agent", metavar="CLIENT_ID", help="only this agent's records")
@@ -218,7 +224,7 @@ def _print_plan(destination: Target, args: argparse.Namespace, result: ApplyResu
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    print(json.dumps(rotate_secret(_target(args), args.agent)))
+    print(json.dumps(rotate_secret(_target(args), args.agent, grace=args.grace)))
     return 0
 
 

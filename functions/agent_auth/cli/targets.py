@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
+import os
 from pathlib import Path
 
 from agent_auth import schema
@@ -47,7 +49,30 @@ def dev_target(state_dir: Path | None = None) -> Target:
         raise OperationFailed(
             f"the development server in {path} is not answering; is `agent-auth dev` still running?"
         ) from exc
+    if state.get("credentials_file"):
+        target = dataclasses.replace(target, credentials=CredentialsFile(Path(state["credentials_file"])))
     return target
+
+
+class CredentialsFile:
+    """The secrets `agent-auth dev --credentials-out` wrote: a rotated secret replaces the agent's entry."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def update(self, client_id: str, client_secret: str) -> None:
+        try:
+            credentials = json.loads(self._path.read_text())
+        except (FileNotFoundError, ValueError):
+            credentials = {}
+        credentials[client_id] = {"client_id": client_id, "client_secret": client_secret}
+        # Written beside it and renamed: a reader never sees half a file, and it stays owner-only.
+        staged = self._path.with_name(self._path.name + ".new")
+        staged.unlink(missing_ok=True)
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(json.dumps(credentials, indent=2) + "\n")
+        os.replace(staged, self._path)
 
 
 def stack_target(stack: str, region: str | None = None) -> Target:

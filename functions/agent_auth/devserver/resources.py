@@ -6,7 +6,7 @@ from typing import Any
 
 from agent_auth import schema
 from agent_auth.adapters.kms import KMS_ALGORITHM
-from agent_auth.config import KEY_SPEC, Settings
+from agent_auth.config import INITIAL_KEY_ALIAS, KEY_SPEC, Settings
 
 
 def create_table(client: Any, spec: schema.TableSpec, name: str) -> None:
@@ -38,12 +38,16 @@ def create_table(client: Any, spec: schema.TableSpec, name: str) -> None:
         )
 
 
-def create_signing_key(client: Any, alg: str) -> str:
+def create_signing_key(client: Any, alg: str, alias_prefix: str = "") -> str:
+    """The deployment's first signing key; with rotation, behind `<alias_prefix>/initial`, as the stack's."""
     assert alg in KMS_ALGORITHM
     key = client.create_key(
         KeySpec=KEY_SPEC[alg], KeyUsage="SIGN_VERIFY", Description="agent-auth token signing"
     )
-    return str(key["KeyMetadata"]["Arn"])
+    arn = str(key["KeyMetadata"]["Arn"])
+    if alias_prefix:
+        client.create_alias(AliasName=f"{alias_prefix}/{INITIAL_KEY_ALIAS}", TargetKeyId=arn)
+    return arn
 
 
 def create_approval_key(client: Any) -> str:
@@ -65,7 +69,9 @@ def create_resources(
     alg: str = "RS256",
     prefix: str = "agent-auth-dev",
     ses: Any = None,
+    key_alias_prefix: str = "",
 ) -> Settings:
+    """`key_alias_prefix`: signing keys rotate (`agent-auth keys rotate --dev`), behind aliases under it."""
     names = {spec.logical_name: f"{prefix}-{spec.logical_name}" for spec in schema.ALL_TABLES}
     for spec in schema.ALL_TABLES:
         create_table(dynamodb, spec, names[spec.logical_name])
@@ -85,8 +91,9 @@ def create_resources(
         consents_table=names[schema.CONSENTS.logical_name],
         throttle_table=names[schema.THROTTLE.logical_name],
         revocations_table=names[schema.REVOCATIONS.logical_name],
-        signing_key_arn=create_signing_key(kms, alg),
+        signing_key_arn=create_signing_key(kms, alg, key_alias_prefix),
         signing_alg=alg,
+        signing_key_alias_prefix=key_alias_prefix,
         approval_key_arn=create_approval_key(kms),
         mail_from=DEV_SENDER,
     )

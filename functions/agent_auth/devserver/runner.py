@@ -20,7 +20,7 @@ from typing import Any
 from agent_auth import routes
 from agent_auth.adapters.aws import AwsClients
 from agent_auth.clock import OffsetClock, set_default_clock
-from agent_auth.config import Settings
+from agent_auth.config import DEV_KEY_ALIAS_PREFIX, Settings
 from agent_auth.devserver.local_aws import StreamPump, dev_routes
 from agent_auth.devserver.oidc_provider import dev_issuer, oidc_routes
 from agent_auth.devserver.pages import index_route, mailbox_for_browsers
@@ -54,6 +54,8 @@ class DevEnvironment:
     settings: Settings | None = None
     credentials: dict[str, dict[str, str]] = field(default_factory=dict)
     aws_endpoint_url: str = ""
+    credentials_file: str | None = None
+    """Where write_credentials put the secrets; `secret rotate --dev` keeps that file current."""
     _server: DevServer | None = None
     _moto_server: LocalAwsEndpoint | None = None
     _mock: Any = None
@@ -104,6 +106,7 @@ class DevEnvironment:
             region=REGION,
             alg=self.signing_alg,
             ses=clients.ses,
+            key_alias_prefix=DEV_KEY_ALIAS_PREFIX,
         )
         self.settings = self._mount_identity_provider(self._server, self.settings)
         os.environ.update(self.settings.to_env())
@@ -174,6 +177,7 @@ class DevEnvironment:
             "region": REGION,
             "settings": self.settings.to_env(),
             "pid": os.getpid(),
+            **({"credentials_file": self.credentials_file} if self.credentials_file else {}),
         }
         path.write_text(json.dumps(state, indent=2) + "\n")
 
@@ -182,6 +186,8 @@ class DevEnvironment:
         file.parent.mkdir(parents=True, exist_ok=True)
         file.touch(mode=0o600)
         file.write_text(json.dumps(self.credentials, indent=2) + "\n")
+        self.credentials_file = str(file.resolve())
+        self._write_state()
 
     def stop(self) -> None:
         if self._stream is not None:

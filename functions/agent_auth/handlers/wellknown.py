@@ -1,4 +1,6 @@
-"""Discovery metadata (RFC 8414, OpenID Discovery) and the published signing keys."""
+"""Discovery metadata (RFC 8414, OpenID Discovery) and the published signing keys (RFC 7517): with key
+rotation, the key set of signing_keys.py, read at most once a minute, so a new key is published before it
+signs and an old one until its last token expired."""
 
 from __future__ import annotations
 
@@ -9,11 +11,14 @@ from agent_auth.adapters.kms import KmsPublicKeys
 from agent_auth.config import Settings
 from agent_auth.grant_catalog import grant_type_names
 from agent_auth.oauth.metadata import openid_configuration, server_metadata
+from agent_auth.signing_keys import JWKS_MAX_AGE
 from agent_auth.web.function import Container
 from agent_auth.web.request import Request, Response
 from agent_auth.web.resolver import Resolver
 
-CACHEABLE = {"Cache-Control": "public, max-age=300"}
+CACHEABLE = {"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}
+"""Below half the key rotation overlap (signing_keys.MIN_OVERLAP): a cached JWKS never misses a key
+that signs."""
 app = Resolver()
 
 

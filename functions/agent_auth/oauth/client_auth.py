@@ -1,7 +1,8 @@
 """Client authentication at the token endpoint (RFC 6749 §2.3, RFC 7521 §4.2, RFC 7523 §2.2, §3).
 
 `identify` looks only at the request: which single method was used and which client it claims to be.
-`authenticate` proves it: a secret compared in constant time, or a signed assertion. Every failure is
+`authenticate` proves it: a secret compared in constant time (the current one, or the previous one during
+the grace period `secret rotate --grace` gave it), or a signed assertion. Every failure is
 the same 401 invalid_client with a fixed description, or past a limit of failures the same 429
 (oauth/throttle.py); the precise reason goes to the audit trail.
 """
@@ -12,12 +13,14 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
+from agent_auth.clock import Clock, default_clock
 from agent_auth.errors import InvalidClient, InvalidRequest
 from agent_auth.names import NAME_PATTERN
 from agent_auth.oauth.client_assertion import AssertionVerifier, claimed_client
-from agent_auth.oauth.client_secrets import secret_matches
+from agent_auth.oauth.client_secrets import previous_secret_matches, secret_matches
 from agent_auth.oauth.params import Form
 from agent_auth.oauth.throttle import FailureThrottle
 from agent_auth.ports import ClientReader
@@ -49,6 +52,13 @@ class AuthenticatedClient:
     client_id: str
     method: str
     agent: Agent
+    previous_secret: bool = False
+    """Authenticated by the secret a rotation replaced, in its grace period: audited as such, so the
+    operator sees who has not switched yet."""
+
+    @property
+    def audit_details(self) -> dict[str, Any]:
+        return {"previous_secret": True} if self.previous_secret else {}
 
 
 def identify(form: Form, authorization: str | None) -> Credentials:
@@ -111,12 +121,18 @@ class ClientAuthenticator:
     the same counter writes. A locked agent is refused before its secret or assertion is believed."""
 
     def __init__(
-        self, clients: ClientReader, assertions: AssertionVerifier, throttle: FailureThrottle | None = None
+        self,
+        clients: ClientReader,
+        assertions: AssertionVerifier,
+        throttle: FailureThrottle | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._clients = clients
         self._assertions = assertions
         self._throttle = throttle
         """None only in unit tests of the protocol rules; wiring always passes one."""
+        self._clock = clock or default_clock()
+        """Ends a previous secret's grace period."""
 
     def authenticate(
         self, credentials: Credentials, *, source: str, allow_public: bool = False
@@ -144,6 +160,9 @@ class ClientAuthenticator:
         stored = agent.secret_hash if agent else None
         # Always compare, so an unknown client costs the same as a wrong secret.
         matches = secret_matches(credentials.secret or "", stored)
+        previous = previous_secret_matches(
+            credentials.secret or "", agent.previous_secret_hash if agent else None
+        )
         if agent is None:
             raise self._failed("unknown_client", credentials)
         self._refuse_if_locked(agent, credentials, attempt)
@@ -151,9 +170,18 @@ class ClientAuthenticator:
             raise self._failed("method_not_registered", credentials, agent)
         if stored is None:
             raise self._failed("no_secret_set", credentials, agent)
+        if previous and not matches:
+            if not self._in_grace(agent):
+                raise self._failed("previous_secret_expired", credentials, agent)
+            return AuthenticatedClient(agent.client_id, credentials.method, agent, previous_secret=True)
         if not matches:
             raise self._failed("wrong_secret", credentials, agent)
         return AuthenticatedClient(agent.client_id, credentials.method, agent)
+
+    def _in_grace(self, agent: Agent) -> bool:
+        """Expiry in code: DynamoDB never removes the previous secret by itself."""
+        until = agent.previous_secret_expires_at
+        return until is not None and self._clock.now() < until
 
     def _identify_public(
         self, credentials: Credentials, allow_public: bool, attempt: _Lookup

@@ -26,3 +26,9 @@ def secret_matches(secret: str, stored_hash: str | None) -> bool:
     """Constant time, and the same work whether or not the client (or its secret) exists."""
     expected = stored_hash or _UNKNOWN_CLIENT_HASH
     return hmac.compare_digest(hash_secret(secret), expected) and stored_hash is not None
+
+
+def previous_secret_matches(secret: str, previous_hash: str | None) -> bool:
+    """The secret a rotation replaced, still in its grace period (the caller checks the time). Called for
+    every secret presented, known client or not, so a grace period costs every request the same."""
+    return secret_matches(secret, previous_hash)

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from agent_auth.audit import AuditQuery, AuditRecord
 from agent_auth.clock import Clock
 from agent_auth.ports import Transaction, Write
-from agent_auth.records import AccessRequest, Agent, Consent, JitGrant
+from agent_auth.records import AccessRequest, Agent, Consent, JitGrant, PreviousSecret
 
 
 class OperationFailed(Exception):
@@ -40,7 +40,22 @@ class PolicyStore(Protocol):
         audit: Write,
     ) -> bool: ...
 
-    def set_secret_hash(self, client_id: str, secret_hash: str, rotated_at: str, audit: Write) -> bool: ...
+    def set_secret_hash(
+        self,
+        client_id: str,
+        secret_hash: str,
+        rotated_at: str,
+        audit: Write,
+        *,
+        previous: PreviousSecret | None = None,
+    ) -> bool: ...
+
+
+class CredentialsFile(Protocol):
+    """The development server's secrets file (`agent-auth dev --credentials-out`), kept current by
+    `secret rotate --dev`; a deployed stack has none."""
+
+    def update(self, client_id: str, client_secret: str) -> None: ...
 
 
 class AuditTrail(Protocol):
@@ -115,3 +130,4 @@ class Target:
     """The target's clock: the development server's may have been moved with POST /_dev/clock."""
     switch: AgentSwitch | None = None
     """The kill switch (`agent-auth agents disable`); wiring.operator_target always sets it."""
+    credentials: CredentialsFile | None = None

@@ -142,9 +142,12 @@ class _Attempt:
             token_id=outcome.token_id if outcome else None,
             http_request_id=request.http_request_id,
             source_ip=request.source_ip,
-            details={"error": error.error, "status": error.status}
-            if error
-            else dict(outcome.details if outcome else {}),
+            details={
+                **({"error": error.error, "status": error.status} if error else {}),
+                **(dict(outcome.details) if outcome and not error else {}),
+                # A previous secret (in its grace period after a rotation) says so in every record.
+                **(self.client.audit_details if self.client else {}),
+            },
         )
 
 
