@@ -19,6 +19,11 @@ class AgentAuthError(Exception):
         super().__init__(description)
         self.description = description
         self.reason = reason or self.error
+        self.user: str | None = None
+        """For the audit trail of a refusal: the user a verified token acted for (never request input)."""
+        self.actor_chain: tuple[str, ...] | None = None
+        """For the audit trail of a refused exchange: the agents that would have stood between, newest
+        first, taken from a verified subject token."""
 
     def headers(self) -> dict[str, str]:
         return {}

@@ -210,6 +210,24 @@ def test_a_chain_deeper_than_max_chain_is_refused(h: Harness) -> None:
     assert (error.error, record.reason) == ("invalid_request", "chain_too_deep")
 
 
+def test_a_refused_exchange_of_a_verified_subject_names_the_user_and_the_chain_it_would_have_made(
+    h: Harness,
+) -> None:
+    # Given a subject token that verified (ours, signed): who it acts for is known, not input
+    one = h.exchange("front", h.user_token(), resource=MAIL).response["access_token"]
+    two = h.exchange("mailer", str(one), resource=FILES).response["access_token"]
+    # When filer's exchange is refused for the chain's depth
+    _, record = h.refused("filer", subject(str(two), resource=FILES))
+    # Then its audit record says for whom, and which agents would have stood between
+    assert record.user == "alice@example.com"
+    assert record.actor_chain == ("filer", "mailer", "front")
+
+
+def test_a_refused_exchange_of_an_unverified_subject_names_no_user(h: Harness) -> None:
+    _, record = h.refused("front", subject(forged(h), resource=CRM))
+    assert record.user is None and record.actor_chain is None
+
+
 def test_front_may_not_exchange_an_exchanged_token_beyond_its_one_hop(h: Harness) -> None:
     one = h.exchange("front", h.user_token(), resource=MAIL).response["access_token"]
     error, record = h.refused("front", subject(str(one), resource=CRM))

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Protocol
 
 from agent_auth import schema
 from agent_auth.clock import Clock
-from agent_auth.errors import InvalidRequest, InvalidTarget, UnauthorizedClient
+from agent_auth.errors import AgentAuthError, InvalidRequest, InvalidTarget, UnauthorizedClient
 from agent_auth.oauth.authorize.stores import UserDirectoryReader
 from agent_auth.oauth.exchange_rules import (
     SUBJECT_INVALID,
@@ -134,6 +134,23 @@ class TokenExchangeGrant(IssuingGrantType):
         subject_token, subject_type = _parameters(form)
         name, target = _target(form, rules)
         subject = self._subject(subject_token, subject_type, agent, rules, now)
+        try:
+            return self._validate_for(subject, context, rules, name, target)
+        except AgentAuthError as refused:
+            # The subject token verified: whom it acts for and its chain are facts, safe to audit.
+            refused.user = subject.user
+            refused.actor_chain = (agent.client_id, *subject.chain)
+            raise
+
+    def _validate_for(
+        self,
+        subject: _Subject,
+        context: TokenContext,
+        rules: ExchangeRules,
+        name: str,
+        target: ExchangeAudience,
+    ) -> Issuance:
+        form, agent, now = context.form, context.client.agent, context.now
         actor_token = form.get("actor_token")
         if actor_token is not None:
             self._check_actor(actor_token, str(form.get("actor_token_type")), agent, now)
