@@ -47,7 +47,7 @@ from agent_auth.web.client_endpoint import ClientEndpoint
 
 if TYPE_CHECKING:
     from agent_auth.adapters.kms_mac import KmsMac
-    from agent_auth.adapters.revocations import RevocationLookup
+    from agent_auth.adapters.revocations import RevocationLookup, RevocationTable
     from agent_auth.jit.approval import ApprovalService
     from agent_auth.jit.notifier import Notifier
     from agent_auth.oauth.authorize.flow import AuthorizationFlow
@@ -114,7 +114,11 @@ def grant_type_registry(
             issuer, codes=codes, refresh=refresh, transaction=transaction
         ),
         RefreshTokenGrant: lambda: RefreshTokenGrant(
-            issuer, refresh=refresh, consents=consents, transaction=transaction
+            issuer,
+            refresh=refresh,
+            consents=consents,
+            transaction=transaction,
+            revocations=revocation_table(settings, clients),
         ),
         TokenExchangeGrant: lambda: token_exchange_grant(settings, clients, issuer, clock),
     }
@@ -370,6 +374,12 @@ def authorization_flow(
 # --- Token lifecycle: introspection, revocation, the kill switch -----------------------------------------
 
 
+def revocation_table(settings: Settings, clients: AwsClients) -> RevocationTable:
+    from agent_auth.adapters.revocations import RevocationTable
+
+    return RevocationTable(clients.dynamodb, settings.require("revocations_table"))
+
+
 def revocation_lookup(settings: Settings, clients: AwsClients) -> RevocationLookup:
     """The validator's RevocationCheck (token exchange) and introspection's status reader: one read."""
     from agent_auth.adapters.revocations import RevocationLookup
@@ -393,7 +403,6 @@ class LifecycleEndpoints:
 def lifecycle_endpoints(
     settings: Settings, clients: AwsClients, clock: Clock | None = None
 ) -> LifecycleEndpoints:
-    from agent_auth.adapters.revocations import RevocationTable
     from agent_auth.oauth.lifecycle.introspection import IntrospectionOperation
     from agent_auth.oauth.lifecycle.revocation import RevocationOperation
     from agent_auth.oauth.tokens.validator import AccessTokenValidator
@@ -405,7 +414,7 @@ def lifecycle_endpoints(
     revocation = RevocationOperation(
         validator=validator,
         refresh=RefreshTable(clients.dynamodb, settings.refresh_table),
-        revocations=RevocationTable(clients.dynamodb, settings.require("revocations_table")),
+        revocations=revocation_table(settings, clients),
         transaction=DynamoTransaction(clients.dynamodb),
     )
     return LifecycleEndpoints(

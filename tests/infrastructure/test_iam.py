@@ -108,6 +108,8 @@ def test_token_role_allows_exactly_what_the_token_endpoint_calls(synth: Synthesi
     # write its own logs: no more
     assert grants(synth, role) == log_grants(synth, routes.TOKEN) | {
         ("dynamodb:BatchGetItem", arn_of(synth.table_id(schema.REVOCATIONS))),
+        # a reused refresh token's family is recorded as revoked, for its access tokens
+        ("dynamodb:PutItem", arn_of(synth.table_id(schema.REVOCATIONS))),
         ("dynamodb:BatchGetItem", arn_of(synth.table_id(schema.AGENTS))),
         ("dynamodb:BatchGetItem", arn_of(synth.table_id(schema.GRANTS))),
         ("dynamodb:GetItem", arn_of(synth.table_id(schema.CODES))),

@@ -208,6 +208,22 @@ def test_revoking_a_refresh_token_revokes_its_family_and_the_access_tokens_from_
     assert introspect(d, access, agent="billing-agent") == (200, INACTIVE)
 
 
+def test_a_reused_refresh_token_makes_the_access_tokens_of_its_family_inactive(d: Deployment) -> None:
+    # Given an access token refreshed from a family, whose first refresh token is now retired
+    first = delegated(d)
+    status, refreshed = refresh(d, first)
+    assert status == 200, refreshed
+    access = refreshed["access_token"]
+    assert introspect(d, access)[1]["active"] is True
+
+    # When the retired token comes back (it leaked, RFC 9700 §4.14.2)
+    assert refresh(d, first)[1]["error"] == "invalid_grant"
+
+    # Then the family's access tokens stop too, not only its refresh tokens
+    assert introspect(d, access) == (200, INACTIVE)
+    assert refresh(d, refreshed["refresh_token"])[1]["error"] == "invalid_grant"
+
+
 def test_a_refresh_token_of_another_agent_is_refused(d: Deployment) -> None:
     theirs = delegated(d, agent="support-bot")
     status, body = revoke(d, theirs, agent="billing-agent")

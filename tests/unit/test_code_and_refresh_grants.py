@@ -156,9 +156,25 @@ def code_grant(codes: Codes, refresh: Refresh) -> AuthorizationCodeGrant:
     return AuthorizationCodeGrant(ISSUER, codes=codes, refresh=refresh, transaction=Transaction())
 
 
-def refresh_grant(refresh: Refresh, consents: Consents | None = None) -> RefreshTokenGrant:
+class Revocations:
+    """The revocations table: the families whose access tokens introspection and exchange refuse."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, tuple[str, int]] = {}
+
+    def revoke_family(self, family_id: str, client_id: str, expires_at: int, now: int) -> Write:
+        return Write(lambda: self.families.setdefault(family_id, (client_id, expires_at)) is not None)
+
+
+def refresh_grant(
+    refresh: Refresh, consents: Consents | None = None, revocations: Revocations | None = None
+) -> RefreshTokenGrant:
     return RefreshTokenGrant(
-        ISSUER, refresh=refresh, consents=consents or Consents(consent()), transaction=Transaction()
+        ISSUER,
+        refresh=refresh,
+        consents=consents or Consents(consent()),
+        transaction=Transaction(),
+        revocations=revocations or Revocations(),
     )
 
 
@@ -271,6 +287,21 @@ def test_refresh_rotates_and_the_old_token_revokes_the_family() -> None:
         use(grant, old)
     assert refused.value.reason == "refresh_token_reused_family_revoked"
     assert all(f.revoked for f in refresh.families.values())
+
+
+def test_a_reused_refresh_token_revokes_the_access_tokens_of_its_family_too() -> None:
+    # Given a family whose token was rotated, and so an old one that may have been stolen
+    refresh, revocations = Refresh(), Revocations()
+    old = first_refresh_token(refresh)
+    grant = refresh_grant(refresh, revocations=revocations)
+    use(grant, old)
+    # When the old one comes back
+    with pytest.raises(InvalidGrant):
+        use(grant, old)
+    # Then the family is revoked where introspection and exchange look (RFC 9700 §4.14.2), kept as
+    # long as the family's access tokens may live
+    (family,) = refresh.families.values()
+    assert revocations.families == {family.family_id: (family.client_id, family.expires_at)}
 
 
 def test_concurrent_refreshes_have_exactly_one_winner() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from agent_auth import schema
 from agent_auth.errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget
@@ -21,18 +21,27 @@ from agent_auth.oauth.operation import ClientAuthentication
 from agent_auth.oauth.scopes import parse_scope
 from agent_auth.oauth.tokens import opaque
 from agent_auth.oauth.tokens.issuer import Issuance, IssuedToken, TokenIssuer
-from agent_auth.ports import Transaction
+from agent_auth.ports import Transaction, Write
 
 INVALID = "The refresh token is invalid"
+
+
+class FamilyRevocations(Protocol):
+    """The revocations table (adapters.revocations.RevocationTable), where introspection and exchange
+    look up a token's family."""
+
+    def revoke_family(self, family_id: str, client_id: str, expires_at: int, now: int) -> Write: ...
 
 
 class RefreshTokenGrant(IssuingGrantType):
     grant_type: ClassVar[str] = "refresh_token"
     client_authentication: ClassVar[ClientAuthentication] = ClientAuthentication.PUBLIC_ALLOWED
-    # RefreshTable.get_family / rotate / revoke_family; ConsentTable.get_consent.
+    # RefreshTable.get_family / rotate / revoke_family; ConsentTable.get_consent; on reuse,
+    # RevocationTable.revoke_family in the same transaction.
     table_access: ClassVar[Mapping[str, tuple[str, ...]]] = {
         schema.REFRESH.logical_name: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
         schema.CONSENTS.logical_name: ("dynamodb:GetItem",),
+        schema.REVOCATIONS.logical_name: ("dynamodb:PutItem",),
     }
 
     def __init__(
@@ -42,11 +51,23 @@ class RefreshTokenGrant(IssuingGrantType):
         refresh: RefreshStore,
         consents: ConsentStore,
         transaction: Transaction,
+        revocations: FamilyRevocations,
     ) -> None:
         super().__init__(issuer)
         self._refresh = refresh
         self._consents = consents
         self._transaction = transaction
+        self._revocations = revocations
+
+    def _revoke(self, family_id: str, client_id: str, expires_at: int, now: int) -> None:
+        """Ends the family and, in the same transaction, records it where introspection and exchange
+        look, so the access tokens it issued stop too (they never outlive the family: `not_after`)."""
+        self._transaction.commit(
+            [
+                self._refresh.revoke_family(family_id, now),
+                self._revocations.revoke_family(family_id, client_id, expires_at, now),
+            ]
+        )
 
     def validate(self, context: TokenContext) -> Issuance:
         form, agent, now = context.form, context.client.agent, context.now
@@ -63,7 +84,7 @@ class RefreshTokenGrant(IssuingGrantType):
             # Begun before the agent's last disable: the kill switch ended it, and enable does not undo that.
             raise InvalidGrant(INVALID, reason="refresh_family_revoked_by_disable")
         if opaque.digest(presented) != family.current_hash:
-            self._transaction.commit([self._refresh.revoke_family(family.family_id, now)])
+            self._revoke(family.family_id, agent.client_id, family.expires_at, now)
             raise InvalidGrant(INVALID, reason="refresh_token_reused_family_revoked")
         if agent.delegation is None:
             raise InvalidGrant(INVALID, reason="delegation_removed")
@@ -108,7 +129,8 @@ class RefreshTokenGrant(IssuingGrantType):
         if not self._refresh.rotate(
             issuance.token_family, presented_hash, opaque.digest(new_token), context.now
         ):
-            self._transaction.commit([self._refresh.revoke_family(issuance.token_family, context.now)])
+            assert issuance.not_after is not None  # the family's end (validate)
+            self._revoke(issuance.token_family, issuance.client_id, issuance.not_after, context.now)
             raise InvalidGrant(INVALID, reason="refresh_race_lost_family_revoked")
         audited = replace(issuance, details={"generation": issuance.details["generation"]})
         return replace(issued, issuance=audited, extra_response={"refresh_token": new_token})
