@@ -9,8 +9,9 @@ import argparse
 import json
 from typing import Any
 
+from agent_auth.cli.common import target as _target
+from agent_auth.cli.common import target_options as _target_options
 from agent_auth.operations.agents import disable_agent, enable_agent, list_agents, show_agent
-from agent_auth.operations.target import Target
 
 LIST_COLUMNS = (
     ("AGENT", "client_id"),
@@ -55,21 +56,6 @@ def register(commands: Any) -> None:
     enable.add_argument("agent", metavar="AGENT")
     _target_options(enable)
     enable.set_defaults(run=_enable)
-
-
-def _target_options(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--dev", action="store_true", help="the development server running in this directory")
-    where.add_argument(
-        "--stack", metavar="NAME", help="a deployed stack, found from its CloudFormation outputs"
-    )
-    parser.add_argument("--region", help="the stack's region (default: your AWS configuration)")
-
-
-def _target(args: argparse.Namespace) -> Target:
-    from agent_auth.cli.targets import dev_target, stack_target
-
-    return dev_target() if args.dev else stack_target(args.stack, args.region)
 
 
 def _list(args: argparse.Namespace) -> int:

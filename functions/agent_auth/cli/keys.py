@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent_auth.cli.common import target_options as _target_options
 from agent_auth.signing_keys import DEFAULT_OVERLAP
 
 if TYPE_CHECKING:
@@ -55,15 +56,6 @@ def register(commands: Any) -> None:
     )
     _target_options(retire)
     retire.set_defaults(run=_retire)
-
-
-def _target_options(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--dev", action="store_true", help="the development server running in this directory")
-    where.add_argument(
-        "--stack", metavar="NAME", help="a deployed stack, found from its CloudFormation outputs"
-    )
-    parser.add_argument("--region", help="the stack's region (default: your AWS configuration)")
 
 
 def _rotate(args: argparse.Namespace) -> int:
@@ -128,29 +120,14 @@ def _key_target(args: argparse.Namespace) -> KeyTarget:
 
 
 def _dev_key_target(state_dir: Path | None = None) -> KeyTarget:
-    from agent_auth.adapters.aws import AwsClients
+    from agent_auth import schema
+    from agent_auth.cli.targets import dev_state
     from agent_auth.devserver.clock_state import DevStateClock
-    from agent_auth.devserver.runner import DEV_STATE, FAKE_CREDENTIALS
-    from agent_auth.operations import OperationFailed
     from agent_auth.operations.keys import KeyDeployment
     from agent_auth.wiring import key_operator_target
 
-    path = (state_dir or Path.cwd()) / DEV_STATE
-    try:
-        state = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise OperationFailed(
-            f"no development server found ({path} is missing): start one with `agent-auth dev` "
-            "in this directory"
-        ) from exc
+    _, state, clients = dev_state(state_dir)
     settings = state["settings"]
-    clients = AwsClients.with_keys(
-        state["region"],
-        state["aws_endpoint_url"],
-        FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
-    from agent_auth import schema
 
     return key_operator_target(
         name="the development server",

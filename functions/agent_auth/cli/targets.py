@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from agent_auth import schema
 from agent_auth.adapters.aws import AwsClients
@@ -19,7 +20,8 @@ from agent_auth.operations import OperationFailed, Target
 from agent_auth.wiring import operator_target
 
 
-def dev_target(state_dir: Path | None = None) -> Target:
+def dev_state(state_dir: Path | None = None) -> tuple[Path, dict[str, Any], AwsClients]:
+    """The running development server's state file (.agent-auth/dev.json), and clients for its moto."""
     path = (state_dir or Path.cwd()) / DEV_STATE
     try:
         state = json.loads(path.read_text())
@@ -34,6 +36,11 @@ def dev_target(state_dir: Path | None = None) -> Target:
         FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
+    return path, state, clients
+
+
+def dev_target(state_dir: Path | None = None) -> Target:
+    path, state, clients = dev_state(state_dir)
     settings = state["settings"]
     target = operator_target(
         name="the development server",
