@@ -1,26 +1,38 @@
 """The SDK against the lifecycle and exchange endpoints of `agent-auth dev`: `exchange()` turns alice's
 delegated token into one for another audience (RFC 8693), `introspect()` returns an active token's claims
 (RFC 7662), `revoke()` revokes (RFC 7009), and the Verifier with `introspection=` sees a revoked token or a
-disabled agent as inactive at once while offline verification still passes."""
+disabled agent as inactive at once while offline verification still passes; after a signing-key rotation
+both exchange and introspection accept tokens of the new key without a restart."""
 
 from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent_auth_sdk import ACCESS_TOKEN_TYPE, AgentAuth, InvalidToken, OAuthError, Verifier
+from agent_auth.signing_keys import KEY_CACHE_SECONDS
+from agent_auth_sdk import ACCESS_TOKEN_TYPE, AgentAuth, InvalidToken, OAuthError, Token, Verifier
 from tests.e2e.conftest import DevServer, start_dev_server, stop_dev_server
 from tests.e2e.sign_in import ALICE, Callback, delegate
-from tests.e2e.test_token_exchange_dev import BILLING, CRM, MAIL, exchange_policy
-from tests.support import rsa_key
+from tests.e2e.test_jit_flow import advance
+from tests.e2e.test_token_exchange_dev import (
+    BILLING,
+    CRM,
+    ID_TOKEN,
+    MAIL,
+    dev_provider_id_token,
+    exchange_policy,
+    yaml_safe,
+)
+from tests.support import rsa_key, write_policy
 
 
-@pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+def lifecycle_policy() -> dict[str, Any]:
     document = exchange_policy()
     # billing-agent is the resource server of the CRM and of billing: it may introspect their tokens
     document["audiences"]["crm"]["resource_servers"] = ["billing-agent"]
@@ -31,7 +43,14 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
         "auth": "client_secret_basic",
         "roles": ["crm-reader"],
     }
-    server = start_dev_server(tmp_path_factory.mktemp("sdk-lifecycle"), rsa_key(), document=document)
+    return document
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    server = start_dev_server(
+        tmp_path_factory.mktemp("sdk-lifecycle"), rsa_key(), document=lifecycle_policy()
+    )
     yield server
     stop_dev_server(server.process)
 
@@ -50,9 +69,41 @@ def agent(dev: DevServer, name: str) -> AgentAuth:
     )
 
 
-def claims(token: str) -> dict[str, Any]:
-    part = token.split(".")[1]
+def _segment(token: str, index: int) -> dict[str, Any]:
+    part = token.split(".")[index]
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))  # type: ignore[no-any-return]
+
+
+def claims(token: str) -> dict[str, Any]:
+    return _segment(token, 1)
+
+
+def kid(token: str) -> str:
+    return str(_segment(token, 0)["kid"])
+
+
+def trust_the_dev_provider(server: DevServer, workdir: Path) -> None:
+    """The development OpenID provider as a trusted issuer (its ID tokens are exchanged without a browser)."""
+    provider = json.loads((workdir / ".agent-auth" / "dev.json").read_text())["settings"]
+    document = yaml_safe(server.policy_file)
+    document["trusted_issuers"] = [
+        {
+            "issuer": provider["UPSTREAM_ISSUER"],
+            "jwks_uri": provider["UPSTREAM_ISSUER"] + "/jwks.json",
+            "audience": provider["UPSTREAM_CLIENT_ID"],
+            "user_claim": "email",
+            "algorithms": ["RS256"],
+        }
+    ]
+    applied = server.cli("apply", str(write_policy(workdir / "trusting.yaml", document)), "--dev")
+    assert applied.returncode == 0, applied.stderr
+
+
+def exchange_id_token(server: DevServer) -> Token:
+    """A new ID token of alice's, exchanged by agent-a for billing: a token we sign with the current key."""
+    return agent(server, "agent-a").exchange(
+        dev_provider_id_token(server), BILLING, "billing.invoices.read", subject_token_type=ID_TOKEN
+    )
 
 
 def test_introspect_returns_the_claims_of_an_active_token(dev: DevServer) -> None:
@@ -132,3 +183,35 @@ def test_exchange_turns_a_users_delegated_token_into_one_for_another_audience(
     with pytest.raises(OAuthError) as refused:
         agent(dev, "agent-b").exchange(user_token, MAIL)
     assert refused.value.error == "invalid_request"
+
+
+def test_exchange_and_introspection_follow_a_key_rotation(tmp_path: Path) -> None:
+    """Both verify our own tokens with keys read once: the token function's exchange grant from /jwks.json
+    over HTTP, the lifecycle function from the key set and KMS. A rotation must reach both at once."""
+    server = start_dev_server(tmp_path, rsa_key(), document=lifecycle_policy())
+    try:
+        trust_the_dev_provider(server, tmp_path)
+        resource_server = agent(server, "billing-agent")
+        # Given both functions have verified tokens of the initial key (and so read the keys)
+        before = agent(server, "support-bot").token("crm.contacts.read", CRM).access_token
+        assert resource_server.introspect(before)["active"] is True
+        first = exchange_id_token(server)
+        agent(server, "agent-b").exchange(first.access_token, MAIL)
+        # When the operator rotates with the shortest overlap, and the overlap passes
+        rotated = server.cli("keys", "rotate", "--dev", "--overlap", "11m", "--json")
+        assert rotated.returncode == 0, rotated.stderr
+        new_kid = json.loads(rotated.stdout)["new_kid"]
+        moved = 11 * 60 + KEY_CACHE_SECONDS
+        advance(server, moved)
+        # Then a token of the new key introspects active
+        after = agent(server, "support-bot").token("crm.contacts.read", CRM)  # a new agent: no cache
+        assert kid(after.access_token) == new_kid
+        assert resource_server.introspect(after.access_token)["active"] is True
+        # And a token of the new key is exchanged again (the grant found the new key in /jwks.json)
+        again = exchange_id_token(server)
+        assert kid(again.access_token) == new_kid
+        onward = agent(server, "agent-b").exchange(again.access_token, MAIL)
+        on_mail = Verifier(server.issuer, MAIL, clock=lambda: time.time() + moved)  # the server's time
+        assert on_mail.verify(onward.access_token).actors == ("agent-b", "agent-a")
+    finally:
+        stop_dev_server(server.process)
