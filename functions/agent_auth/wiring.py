@@ -409,7 +409,10 @@ def lifecycle_endpoints(
 
     clock = clock or default_clock()
     # Signature, issuer, typ and expiry only: each operation reads what revoked a token itself.
-    validator = AccessTokenValidator(issuer=settings.issuer, keys=public_keys(settings, clients), clock=clock)
+    # The keys as the well-known function publishes them (with rotation, the key set item read through its
+    # one-minute cache, then each key's public half from KMS), on the same clock as the validator's refresh.
+    keys = public_keys(settings, clients, clock)
+    validator = AccessTokenValidator(issuer=settings.issuer, keys=keys, clock=clock)
     introspection = IntrospectionOperation(validator=validator, status=revocation_lookup(settings, clients))
     revocation = RevocationOperation(
         validator=validator,

@@ -1,5 +1,6 @@
 """`AgentAuth`: an agent's side of agent-auth. Client credentials (RFC 6749 §4.4) with a cache,
-just-in-time elevation (`request_access`), token exchange (RFC 8693) and introspection (RFC 7662)."""
+just-in-time elevation (`request_access`), token exchange (RFC 8693), introspection (RFC 7662) and
+revocation (RFC 7009)."""
 
 from __future__ import annotations
 
@@ -182,6 +183,17 @@ class AgentAuth:
         if not isinstance(body, dict) or not isinstance(body.get("active"), bool):
             raise AgentAuthError("The introspection response has no boolean active")
         return body
+
+    def revoke(self, token: str, token_type_hint: str = "access_token") -> None:  # noqa: S107 (a hint)
+        """RFC 7009 §2.1: revoke one of this agent's tokens (an access token, or `refresh_token`).
+
+        The server answers 200 even for a token it does not know or that is already revoked (§2.2), so
+        a return says only that nothing more is to be done; an error is raised as an `OAuthError`. A
+        cached token equal to `token` is dropped, so `token()` asks for a new one."""
+        answer = self.post("revocation_endpoint", {"token": token, "token_type_hint": token_type_hint})
+        if answer.status != 200:
+            raise oauth_error(answer)
+        self._cache.forget_token(token)
 
     def auth(self, resource: str | None = None, scope: str | None = None) -> BearerAuth:
         """An `auth=` for httpx and httpx2 clients: sends this agent's token, renews it when refused."""

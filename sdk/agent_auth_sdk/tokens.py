@@ -111,3 +111,11 @@ class TokenCache:
         slot = self._slots.get(key)
         if slot is not None and (token is None or slot.token is token):
             slot.token = None
+
+    def forget_token(self, access_token: str) -> None:
+        """Drop every cached slot holding this token (it was revoked)."""
+        with self._guard:
+            slots = list(self._slots.values())
+        for slot in slots:
+            if slot.token is not None and slot.token.access_token == access_token:
+                slot.token = None

@@ -57,6 +57,7 @@ class FakeServer:
             "token_endpoint": f"{ISSUER}/token",
             "access_request_endpoint": f"{ISSUER}/access-requests",
             "introspection_endpoint": f"{ISSUER}/introspect",
+            "revocation_endpoint": f"{ISSUER}/revoke",
             "jwks_uri": f"{ISSUER}/jwks.json",
         }
 

@@ -421,6 +421,36 @@ def test_introspection_speaks_rfc_7662() -> None:
         agent_for(server).introspect("some-token")
 
 
+def test_revocation_speaks_rfc_7009_and_drops_the_cached_token() -> None:
+    # Given an agent holding a cached token
+    issued = iter(["token-1", "token-2"])
+    server = FakeServer(
+        routes={
+            "/token": lambda r: token_response(next(issued)),
+            "/revoke": lambda r: httpx2.Response(200),
+        }
+    )
+    agent = agent_for(server)
+    assert agent.token().access_token == "token-1"
+    # When it revokes that token
+    agent.revoke("token-1")
+    # Then the request is RFC 7009 §2.1's, authenticated, and the next token() asks for a new one
+    [sent] = [r for r in server.sent if r.url.path == "/revoke"]
+    assert form_of(sent) == {"token": "token-1", "token_type_hint": "access_token"}
+    assert sent.headers["authorization"].startswith("Basic ")
+    assert agent.token().access_token == "token-2"
+    # And a refresh token is revoked with its hint
+    agent.revoke("refresh-1", token_type_hint="refresh_token")
+    assert form_of(server.sent[-1])["token_type_hint"] == "refresh_token"
+
+
+def test_a_revocation_refusal_is_an_oauth_error() -> None:
+    server = FakeServer(routes={"/revoke": lambda r: oauth_error("invalid_client", status=401)})
+    with pytest.raises(OAuthError) as caught:
+        agent_for(server).revoke("token-1")
+    assert (caught.value.error, caught.value.status) == ("invalid_client", 401)
+
+
 def test_a_response_without_a_bearer_token_is_refused() -> None:
     server = FakeServer(
         routes={"/token": lambda r: httpx2.Response(200, json={"access_token": "x", "token_type": "mac"})}

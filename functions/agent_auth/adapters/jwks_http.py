@@ -47,8 +47,8 @@ class HttpsJwksFetcher:
 
 
 class PublishedJwks:
-    """tokens.validator.PublishedKeys: our own /jwks.json (the validator keeps what it parsed, so once
-    per execution environment)."""
+    """tokens.validator.PublishedKeys: our own /jwks.json (the validator keeps what it parsed for five
+    minutes, and reads again on an unknown kid at most once a minute)."""
 
     def __init__(self, issuer: str, fetcher: HttpsJwksFetcher | None = None) -> None:
         self._uri = issuer.rstrip("/") + "/jwks.json"

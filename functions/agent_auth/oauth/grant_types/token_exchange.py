@@ -51,7 +51,7 @@ from agent_auth.oauth.tokens.validator import (
     PublishedKeys,
     RevocationCheck,
 )
-from agent_auth.oauth.trusted_issuers import MIN_REFRESH_SECONDS, ExternalSubject, TrustedIssuerVerifier
+from agent_auth.oauth.trusted_issuers import ExternalSubject, TrustedIssuerVerifier
 from agent_auth.ports import ClientReader, KeyFetcher, ReplayGuard
 from agent_auth.records import Agent, Consent, ExchangeAudience, ExchangeRules, TrustedIssuer
 
@@ -117,9 +117,9 @@ class TokenExchangeGrant(IssuingGrantType):
     ) -> None:
         super().__init__(issuer)
         self._issuer_url = issuer_url
-        self._own_keys, self._revocations, self._clock = own_keys, revocations, clock
-        self._own = self._own_validator()
-        self._own_since = clock.now()
+        self._own = AccessTokenValidator(
+            issuer=issuer_url, keys=own_keys, clock=clock, revocations=revocations
+        )
         self._trusted = TrustedIssuerVerifier(keys=trusted_keys, clock=clock)
         self._agents = agents
         self._users = users
@@ -252,21 +252,11 @@ class TokenExchangeGrant(IssuingGrantType):
             external=external,
         )
 
-    def _own_validator(self) -> AccessTokenValidator:
-        return AccessTokenValidator(
-            issuer=self._issuer_url, keys=self._own_keys, clock=self._clock, revocations=self._revocations
-        )
-
     def _validated(self, token: str, which: str, now: int) -> AccessTokenClaims:
         try:
-            try:
-                verified = self._own.validate(token)
-            except JwtRejected as rejected:
-                # A key published since our keys were read (rotation): read them again, once a minute.
-                if rejected.reason != "unknown_kid" or now - self._own_since < MIN_REFRESH_SECONDS:
-                    raise
-                self._own, self._own_since = self._own_validator(), now
-                verified = self._own.validate(token)
+            # A key published since our keys were read (a rotation) is found by the validator itself, which
+            # reads them again on an unknown kid at most once a minute, and forgets unpublished keys.
+            verified = self._own.validate(token)
         except JwtRejected as rejected:
             raise InvalidRequest(SUBJECT_INVALID, reason=f"{which}_token_{rejected.reason}") from rejected
         if verified.expires_at <= now:

@@ -4,6 +4,11 @@ Only tokens we can prove: signature by a key we publish (allow-listed by `kid`, 
 `typ: at+jwt` (an ID token, refresh token or link token is never an access token), the exact issuer,
 the required claims, `exp` in the future within a small skew, and then a revocation hook, so a revoked
 token, or one of a disabled agent, is refused like an expired one.
+
+Our signing keys rotate while functions run (docs/key-rotation.md): a key is published before it signs,
+and unpublished once its last token expired. So the parsed keys are kept for KEYS_CACHE_SECONDS at most
+(a key no longer published stops verifying), and an unknown `kid` reads them again, at most once every
+MIN_REFRESH_SECONDS (a flood of made-up kids costs one read a minute), both by the injected clock.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ MAX_TOKEN_BYTES = 8192
 MAX_ACTORS = 8
 """An `act` chain deeper than any policy allows (max_chain is at most 5) is not followed further."""
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")
+KEYS_CACHE_SECONDS = 300
+"""How long parsed keys are kept: /jwks.json's `max-age`, so we follow our own publication as fast as any
+resource server does."""
+MIN_REFRESH_SECONDS = 60
+"""The least time between two reads of the keys forced by an unknown `kid` (the key set's own cache)."""
 
 
 class PublishedKeys(Protocol):
@@ -134,11 +144,20 @@ class AccessTokenValidator:
         self._clock = clock
         self._revocations = revocations
         self._parsed: dict[str, VerificationKey] | None = None
+        self._read_at = 0.0
 
     def validate(self, token: str) -> AccessTokenClaims:
         """The token's claims; JwtRejected (with the reason for the audit trail) otherwise."""
         now = int(self._clock.now())
-        _, claims = verify_jws(token, self._verification_keys(), typ=_TYP, max_size=MAX_TOKEN_BYTES)
+        try:
+            _, claims = verify_jws(token, self._verification_keys(now), typ=_TYP, max_size=MAX_TOKEN_BYTES)
+        except JwtRejected as rejected:
+            # A key published since we read ours (a rotation has begun): read them again, once a minute.
+            if rejected.reason != "unknown_kid" or 0 <= now - self._read_at < MIN_REFRESH_SECONDS:
+                raise
+            self._parsed = None
+            keys = self._verification_keys(now)
+            _, claims = verify_jws(token, keys, typ=_TYP, max_size=MAX_TOKEN_BYTES)
         if claims.get("iss") != self._issuer:
             raise JwtRejected("wrong_issuer")
         missing = [c for c in REQUIRED_CLAIMS if c not in claims]
@@ -155,9 +174,10 @@ class AccessTokenValidator:
             raise JwtRejected("revoked")
         return AccessTokenClaims(claims)
 
-    def _verification_keys(self) -> dict[str, VerificationKey]:
-        if self._parsed is None:
-            self._parsed = keys_from_jwks(self._keys.jwks())
+    def _verification_keys(self, now: float) -> dict[str, VerificationKey]:
+        if self._parsed is None or not 0 <= now - self._read_at < KEYS_CACHE_SECONDS:
+            self._parsed = None  # a failed read leaves nothing cached: the next request reads again
+            self._parsed, self._read_at = keys_from_jwks(self._keys.jwks()), now
         return self._parsed
 
 
