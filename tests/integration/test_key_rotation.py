@@ -23,7 +23,7 @@ from agent_auth.handlers import token, wellknown
 from agent_auth.oauth.jose import b64url_decode, kid_for_key
 from agent_auth.operations import rotate_secret
 from agent_auth.operations.keys import KeyDeployment, KeyTarget, list_keys, retire_keys, rotate_keys
-from agent_auth.signing_keys import DEFAULT_OVERLAP, KEY_CACHE_SECONDS, KEY_SET_ITEM
+from agent_auth.signing_keys import DEFAULT_OVERLAP, KEY_CACHE_SECONDS, KEY_SET_ITEM, MIN_OVERLAP
 from agent_auth.web.function import Container
 from agent_auth.wiring import key_operator_target
 from tests.conftest import Deployment, make_deployment
@@ -209,6 +209,27 @@ def test_the_key_set_is_read_once_a_minute_per_environment_not_per_token(
         assert all(issue(rotating)["status"] == 200 for _ in range(10))
     assert key_set_reads(reads) == 1
     assert log.calls["kms:Sign"] == 10 and log.calls["dynamodb:GetItem"] == 11
+
+
+def test_introspection_verifies_tokens_of_the_rotated_key(
+    rotating: Deployment, clock: OffsetClock, tmp_path: Path
+) -> None:
+    from tests.integration.lifecycle_support import access_token, introspect, lifecycle_policy
+
+    # Given tokens signed before and after a rotation (the lifecycle function, like the well-known one,
+    # verifies with every published key: its role needs kms:GetPublicKey on keys behind the prefix)
+    lifecycle_policy(rotating, tmp_path)
+    old = access_token(rotating)
+    # (the shortest overlap, so the first token has not expired when the new key signs)
+    rotation = rotate_keys(key_target(rotating, clock), MIN_OVERLAP)
+    clock.offset += MIN_OVERLAP
+    new = access_token(rotating)
+    assert kid(new) == rotation.new.kid and kid(old) != kid(new)
+    # When each is introspected / Then both are active, and the rotated key's public half was fetched
+    with recording_aws_calls() as log:
+        assert introspect(rotating, old)[1]["active"] is True
+        assert introspect(rotating, new)[1]["active"] is True
+    assert log.calls["kms:GetPublicKey"] == 2  # the first key and the rotated one, once each
 
 
 def test_a_rotated_secret_works_during_its_grace_and_its_use_is_audited(
