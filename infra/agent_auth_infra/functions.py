@@ -155,6 +155,9 @@ ACCESS: Mapping[routes.FunctionSpec, Access] = {
         },
         current_key=("kms:GetPublicKey",),
         previous_keys=("kms:GetPublicKey",),
+        # With rotation, wiring.public_keys reads the key set (the agents table's GetItem above) and
+        # verifies tokens of every published key: without this, a rotated key's tokens would not introspect.
+        rotating_keys=("kms:GetPublicKey",),
     ),
     # adapters.kms: KmsPublicKeys.jwks, for the current key and every previous one it publishes.
     # With rotation, adapters.key_set_table.KeySetTable.get_key_set and the public key of each key it names.

@@ -92,9 +92,10 @@ class DeploymentSettings:
     previous_signing_key_arns: tuple[str, ...] = ()
     """Keys that signed tokens still in circulation: published in the JWKS until those tokens expire. For keys
     outside the rotating key set, e.g. the stack's former key after a change of signingAlg replaced it."""
-    signing_key_rotation: bool = False
+    signing_key_rotation: bool = True
     """Signing keys rotate without a redeploy (`agent-auth keys rotate --stack`, docs/key-rotation.md): the
-    functions read the key set from the agents table and may use keys behind the stack's alias prefix."""
+    functions read the key set from the agents table and may use keys behind the stack's alias prefix.
+    On by default (issue 10: rotation must not need a redeploy); `false` opts out, before any rotation."""
     token_lifetime_seconds: int = config.DEFAULT_TOKEN_LIFETIME
     audit_retention_days: int = config.Settings.audit_retention_days
     lambda_memory_size: int = 512

@@ -13,6 +13,13 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(tmp_path_factory.mktemp("cdk.out"))
 
 
+@pytest.fixture(scope="session")
+def fixed(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    # Given the app deployed with the opt-out -c signingKeyRotation=false: the stack key signs, as before
+    # rotation became the default (docs/key-rotation.md)
+    return synthesize(tmp_path_factory.mktemp("cdk.out.fixed"), {"signingKeyRotation": "false"})
+
+
 FULL_CONTEXT = {
     "alarmEmail": "oncall@example.com",
     "waf": True,

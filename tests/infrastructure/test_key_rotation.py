@@ -1,5 +1,6 @@
-"""Key rotation on AWS (context signingKeyRotation): keys made after the deploy are usable by exactly the
-functions that need them, through the stack's alias prefix, and the well-known function reads one item."""
+"""Key rotation on AWS (context signingKeyRotation, on by default): keys made after the deploy are usable by
+exactly the functions that need them, through the stack's alias prefix, and the well-known function reads
+one item. `-c signingKeyRotation=false` opts out and deploys the former shape."""
 
 from __future__ import annotations
 
@@ -12,15 +13,31 @@ from agent_auth import routes, schema
 from agent_auth.config import key_alias_prefix
 from agent_auth.signing_keys import KEY_SET_ITEM
 
-from .synthesis import Synthesized, synthesize
+from .synthesis import Synthesized
 
 PREFIX = key_alias_prefix("AgentAuth")
 
 
 @pytest.fixture(scope="module")
-def rotating(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    # Given the app synthesized with context signingKeyRotation=true
-    return synthesize(tmp_path_factory.mktemp("rotating"), {"signingKeyRotation": "true"})
+def rotating(synth: Synthesized) -> Synthesized:
+    # Given the default app (cdk.json as it is): rotation is on without any context given
+    return synth
+
+
+def test_rotation_is_on_by_default_and_false_opts_out() -> None:
+    from aws_cdk import App
+
+    from agent_auth_infra.application import cdk_json_context
+    from agent_auth_infra.settings import DeploymentSettings
+
+    # Given cdk.json and the settings' own default (a context without the key) / Then both say on
+    assert cdk_json_context()["signingKeyRotation"] is True
+    assert DeploymentSettings.from_context(App(context={}).node).signing_key_rotation is True
+    assert DeploymentSettings().signing_key_alias_prefix == PREFIX
+    # And false opts out, from cdk.json (JSON) or from -c (a string)
+    for value in (False, "false", "FALSE"):
+        settings = DeploymentSettings.from_context(App(context={"signingKeyRotation": value}).node)
+        assert settings.signing_key_rotation is False and settings.signing_key_alias_prefix == ""
 
 
 def _conditioned(synth: Synthesized, spec: routes.FunctionSpec) -> list[dict[str, Any]]:
@@ -56,9 +73,18 @@ def test_the_wellknown_function_reads_public_keys_and_the_key_set_item_only(rota
     assert dynamo["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [KEY_SET_ITEM]}}
 
 
+def test_the_lifecycle_function_verifies_tokens_of_rotated_keys(rotating: Synthesized) -> None:
+    # Then introspection and revocation may fetch the public key of keys behind the prefix (they verify
+    # with every published key, wiring.public_keys); they read the key set with the agents GetItem the
+    # client endpoint already has, unconditioned
+    [statement] = _conditioned(rotating, routes.LIFECYCLE)
+    assert _as_list(statement["Action"]) == ["kms:GetPublicKey"]
+    assert statement["Condition"] == {"ForAnyValue:StringLike": {"kms:ResourceAliases": f"{PREFIX}/*"}}
+
+
 def test_no_other_function_may_use_rotated_keys(rotating: Synthesized) -> None:
     for spec in routes.ALL_FUNCTIONS:
-        if spec in (routes.TOKEN, routes.WELL_KNOWN):
+        if spec in (routes.TOKEN, routes.WELL_KNOWN, routes.LIFECYCLE):
             continue
         # Then no statement of any other function is conditioned on the alias prefix
         assert not _conditioned(rotating, spec), spec.name
@@ -83,13 +109,16 @@ def test_rotation_synthesizes_clean_with_cdk_nag(rotating: Synthesized) -> None:
     assert rotating.error is None
 
 
-def test_without_rotation_nothing_of_it_is_deployed(synth: Synthesized) -> None:
-    # Given the default app / Then no alias, no conditioned statement, no prefix, no rotation outputs
-    assert not synth.of_type("AWS::KMS::Alias")
-    assert not [s for s in synth.statements() if "Condition" in s]
+def test_without_rotation_nothing_of_it_is_deployed(fixed: Synthesized) -> None:
+    # Given the opt-out (-c signingKeyRotation=false; this was the default before) / Then no alias, no
+    # conditioned statement, no prefix, no rotation outputs, and still nothing cdk-nag would flag
+    assert not fixed.of_type("AWS::KMS::Alias")
+    assert not [s for s in fixed.statements() if "Condition" in s]
     for spec in routes.ALL_FUNCTIONS:
-        assert "SIGNING_KEY_ALIAS_PREFIX" not in synth.environment(synth.function_id(spec))
-    assert schema.SIGNING_KEY_ALIAS_OUTPUT not in synth.template["Outputs"]
+        assert "SIGNING_KEY_ALIAS_PREFIX" not in fixed.environment(fixed.function_id(spec))
+    assert schema.SIGNING_KEY_ALIAS_OUTPUT not in fixed.template["Outputs"]
+    assert schema.TOKEN_LIFETIME_OUTPUT not in fixed.template["Outputs"]
+    assert fixed.violations() == [] and fixed.error is None
 
 
 def test_a_bad_rotation_context_is_refused(tmp_path: Any) -> None:

@@ -8,7 +8,14 @@ import pytest
 
 from agent_auth import routes, schema
 from tests.infrastructure.synthesis import Synthesized, synthesize
-from tests.infrastructure.test_iam import PREVIOUS_KEY, arn_of, grants, key_id, log_grants
+from tests.infrastructure.test_iam import (
+    PREVIOUS_KEY,
+    arn_of,
+    grants,
+    key_id,
+    log_grants,
+    rotated_keys_grant,
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +31,11 @@ def test_lifecycle_role_allows_exactly_what_introspection_and_revocation_call(sy
 
     # Then it may authenticate agents (read, lock, count failures, replay markers) and audit; read our
     # public key (never kms:Verify, never kms:Sign); read revocations, agents and grants in one batch;
-    # record revocations; read and revoke refresh families: no more
+    # record revocations; read and revoke refresh families: no more. With rotation (the default) it also
+    # verifies tokens of keys behind the stack's signing alias prefix, so it may read their public key
+    # (added with the default: before, a rotated key's tokens could not be introspected)
     assert grants(synth, role) == log_grants(synth, routes.LIFECYCLE) | {
+        rotated_keys_grant("kms:GetPublicKey"),
         ("dynamodb:GetItem", agents),
         ("dynamodb:UpdateItem", agents),
         ("dynamodb:BatchGetItem", agents),

@@ -21,8 +21,22 @@ def test_outputs_use_the_schema_names(synth: Synthesized) -> None:
         schema.ISSUER_OUTPUT,
         schema.SIGNING_KEY_OUTPUT,
         schema.SIGNING_ALG_OUTPUT,
+        # Added when key rotation became the default: what `agent-auth keys rotate --stack` reads (the
+        # alias prefix of its keys, and how long their tokens live)
+        schema.SIGNING_KEY_ALIAS_OUTPUT,
+        schema.TOKEN_LIFETIME_OUTPUT,
     }
     assert set(outputs) == expected
+
+
+def test_without_rotation_the_outputs_are_the_former_ones(fixed: Synthesized) -> None:
+    # Given the opt-out (-c signingKeyRotation=false) / Then no rotation output: `keys rotate` refuses
+    expected = {spec.output_key for spec in schema.ALL_TABLES} | {
+        schema.ISSUER_OUTPUT,
+        schema.SIGNING_KEY_OUTPUT,
+        schema.SIGNING_ALG_OUTPUT,
+    }
+    assert set(fixed.template["Outputs"]) == expected
 
 
 def test_table_outputs_name_their_tables(synth: Synthesized) -> None:

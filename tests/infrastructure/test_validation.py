@@ -26,6 +26,10 @@ ACKNOWLEDGED = {
     "AwsSolutions-SMG4",  # the Cognito client's secret: Cognito generates it, no rotation function can
     # Firehose names the objects it writes: PutObject and AbortMultipartUpload on the export bucket's keys
     "AwsSolutions-IAM5[Resource::<AuditExportBucketF652E280.Arn>/*]",
+    # Key rotation, on by default: keys `agent-auth keys rotate` makes after the deploy have unknown ARNs,
+    # so the token, well-known and lifecycle roles name this account's and region's keys, conditioned on
+    # kms:ResourceAliases under the stack's signing prefix (tests/infrastructure/test_iam.py pins it)
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]",
 }
 CFN_LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 CFN_LINT_ACCEPTED = {
@@ -58,6 +62,22 @@ def test_acknowledged_findings_are_the_known_ones_each_with_a_reason(synth: Synt
     assert {violation["ruleName"] for violation in suppressed} == ACKNOWLEDGED
     for violation in suppressed:
         assert len(violation["reason"]) > 40, violation
+
+
+def test_the_rotated_keys_finding_is_acknowledged_on_exactly_the_three_roles(synth: Synthesized) -> None:
+    # Given cdk-nag's acknowledged findings of the key/* resource (key rotation, on by default)
+    report = synth.plugin_report(NAG_PLUGIN)
+    assert report is not None
+    paths = {
+        construct["constructPath"]
+        for violation in report.get("suppressedViolations", [])
+        if violation["ruleName"].endswith(":key/*]")
+        for construct in violation["violatingConstructs"]
+    }
+    # Then they are the roles of the functions that use rotated keys, and nothing else acknowledges it
+    assert paths == {
+        f"AgentAuth/Functions/{name}/Role/Resource" for name in ("token", "wellknown", "lifecycle")
+    }
 
 
 def test_an_unacknowledged_error_fails_the_synth(tmp_path: Path) -> None:

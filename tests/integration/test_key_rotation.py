@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +23,29 @@ from agent_auth.handlers import token, wellknown
 from agent_auth.oauth.jose import b64url_decode, kid_for_key
 from agent_auth.operations import rotate_secret
 from agent_auth.operations.keys import KeyDeployment, KeyTarget, list_keys, retire_keys, rotate_keys
-from agent_auth.signing_keys import DEFAULT_OVERLAP, KEY_CACHE_SECONDS
+from agent_auth.signing_keys import DEFAULT_OVERLAP, KEY_CACHE_SECONDS, KEY_SET_ITEM, MIN_OVERLAP
 from agent_auth.web.function import Container
 from agent_auth.wiring import key_operator_target
 from tests.conftest import Deployment, make_deployment
 from tests.support import ClientKey, form, load_event, post_event, recording_aws_calls
 
 PREFIX = "alias/agent-auth/test/signing"
+KEY_SET_KEY = {"pk": {"S": KEY_SET_ITEM}}
+"""The key of the key set's item: what the well-known role's dynamodb:LeadingKeys condition allows."""
+
+
+def make_rotating_deployment(
+    aws: AwsClients, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, client_keys: dict[str, ClientKey]
+) -> Deployment:
+    """A deployment as the stack deploys it by default (signingKeyRotation): its key behind
+    <prefix>/initial, the functions told the prefix."""
+    deployment = make_deployment(aws, monkeypatch, tmp_path, client_keys)
+    aws.kms.create_alias(
+        AliasName=f"{PREFIX}/{INITIAL_KEY_ALIAS}", TargetKeyId=deployment.settings.signing_key_arn
+    )
+    monkeypatch.setenv("SIGNING_KEY_ALIAS_PREFIX", PREFIX)
+    Container.reset_all()
+    return deployment
 
 
 @pytest.fixture
@@ -38,14 +56,32 @@ def rotating(
     client_keys: dict[str, ClientKey],
     clock: OffsetClock,
 ) -> Deployment:
-    """A deployment whose keys rotate: its key behind <prefix>/initial, the functions told the prefix."""
-    deployment = make_deployment(aws, monkeypatch, tmp_path, client_keys)
-    aws.kms.create_alias(
-        AliasName=f"{PREFIX}/{INITIAL_KEY_ALIAS}", TargetKeyId=deployment.settings.signing_key_arn
-    )
-    monkeypatch.setenv("SIGNING_KEY_ALIAS_PREFIX", PREFIX)
-    Container.reset_all()
-    return deployment
+    return make_rotating_deployment(aws, monkeypatch, tmp_path, client_keys)
+
+
+@contextmanager
+def dynamodb_reads() -> Iterator[list[tuple[str, str, Any]]]:
+    """(operation, table, key) of each DynamoDB GetItem, Query, BatchGetItem and Scan made in the block."""
+    from unittest import mock
+
+    from botocore.client import BaseClient
+
+    reads: list[tuple[str, str, Any]] = []
+    original = BaseClient._make_api_call
+
+    def recording(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb" and operation in (
+            "GetItem",
+            "Query",
+            "BatchGetItem",
+            "Scan",
+        ):
+            key = params.get("Key", params.get("KeyConditionExpression", params.get("RequestItems")))
+            reads.append((operation, str(params.get("TableName", "")), key))
+        return original(self, operation, params)
+
+    with mock.patch.object(BaseClient, "_make_api_call", recording):
+        yield reads
 
 
 def key_target(deployment: Deployment, clock: OffsetClock) -> KeyTarget:
@@ -148,6 +184,52 @@ def test_a_warm_token_still_costs_one_sign_and_one_read_per_table(rotating: Depl
     assert log.calls == Counter(
         {"kms:Sign": 1, "dynamodb:GetItem": 1, "dynamodb:Query": 1, "dynamodb:PutItem": 1}
     )
+
+
+def test_the_key_set_is_read_once_a_minute_per_environment_not_per_token(
+    rotating: Deployment, clock: OffsetClock
+) -> None:
+    # Performance target 1 with rotation on (the AWS default): a token costs one kms:Sign and its reads;
+    # the key set adds one GetItem per KEY_CACHE_SECONDS per execution environment, whatever the traffic.
+    # Given a warm execution environment
+    assert issue(rotating)["status"] == 200
+    agents = rotating.settings.agents_table
+
+    def key_set_reads(reads: list[tuple[str, str, Any]]) -> int:
+        return sum(1 for r in reads if r == ("GetItem", agents, KEY_SET_KEY))
+
+    # When ten tokens are issued within the minute / Then the key set is not read again
+    with recording_aws_calls() as log, dynamodb_reads() as reads:
+        assert all(issue(rotating)["status"] == 200 for _ in range(10))
+    assert key_set_reads(reads) == 0
+    assert log.calls["kms:Sign"] == 10 and log.calls["dynamodb:GetItem"] == 10  # the agent, per token
+    # When the minute has passed and ten more are issued / Then exactly one read of the key set
+    clock.offset += KEY_CACHE_SECONDS
+    with recording_aws_calls() as log, dynamodb_reads() as reads:
+        assert all(issue(rotating)["status"] == 200 for _ in range(10))
+    assert key_set_reads(reads) == 1
+    assert log.calls["kms:Sign"] == 10 and log.calls["dynamodb:GetItem"] == 11
+
+
+def test_introspection_verifies_tokens_of_the_rotated_key(
+    rotating: Deployment, clock: OffsetClock, tmp_path: Path
+) -> None:
+    from tests.integration.lifecycle_support import access_token, introspect, lifecycle_policy
+
+    # Given tokens signed before and after a rotation (the lifecycle function, like the well-known one,
+    # verifies with every published key: its role needs kms:GetPublicKey on keys behind the prefix)
+    lifecycle_policy(rotating, tmp_path)
+    old = access_token(rotating)
+    # (the shortest overlap, so the first token has not expired when the new key signs)
+    rotation = rotate_keys(key_target(rotating, clock), MIN_OVERLAP)
+    clock.offset += MIN_OVERLAP
+    new = access_token(rotating)
+    assert kid(new) == rotation.new.kid and kid(old) != kid(new)
+    # When each is introspected / Then both are active, and the rotated key's public half was fetched
+    with recording_aws_calls() as log:
+        assert introspect(rotating, old)[1]["active"] is True
+        assert introspect(rotating, new)[1]["active"] is True
+    assert log.calls["kms:GetPublicKey"] == 2  # the first key and the rotated one, once each
 
 
 def test_a_rotated_secret_works_during_its_grace_and_its_use_is_audited(
