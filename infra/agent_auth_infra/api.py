@@ -128,6 +128,7 @@ class Api(Construct):
                 logging_level=METHOD_LOGGING_LEVEL,
                 data_trace_enabled=False,  # would log full requests and responses: secrets and tokens
                 metrics_enabled=True,
+                tracing_enabled=True,  # X-Ray: timing per stage and integration, no bodies
                 access_log_destination=apigateway.LogGroupLogDestination(self.access_logs),
                 access_log_format=apigateway.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
                 method_options={

@@ -271,6 +271,17 @@ class Functions(Construct):
                 log_group=log_group,
                 environment={**environment, **POWERTOOLS_ENV},
                 reserved_concurrent_executions=(reserved_concurrency or {}).get(spec.name),
+                # X-Ray segments of each invocation (timing and errors, never a payload: no Powertools
+                # Tracer captures responses here, and POWERTOOLS_TRACER_CAPTURE_RESPONSE stays false).
+                tracing=lambda_.Tracing.ACTIVE,
+            )
+            acknowledge(
+                role.node.find_child("DefaultPolicy"),
+                "AwsSolutions-IAM5[Resource::*]",
+                "Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which have no "
+                "resource-level permissions. The notifier's policy also holds its stream event source's "
+                "dynamodb:ListStreams (no resource-level permissions either); reading records stays "
+                "limited to the requests table's stream.",
             )
             acknowledge(
                 self.by_spec[spec],

@@ -29,7 +29,6 @@ from agent_auth_infra.audit_export import AuditExport, AuditKey
 from agent_auth_infra.functions import Functions
 from agent_auth_infra.identity_provider import upstream_provider
 from agent_auth_infra.monitoring import Monitoring, metrics_namespace
-from agent_auth_infra.nag import acknowledge
 from agent_auth_infra.settings import DeploymentSettings, log_retention
 from agent_auth_infra.signing_key import ApprovalKey, SigningKey
 from agent_auth_infra.tables import Tables
@@ -128,12 +127,6 @@ class AgentAuthStack(Stack):
                 report_batch_item_failures=True,
                 filters=[lambda_.FilterCriteria.filter({"eventName": lambda_.FilterRule.is_equal("INSERT")})],
             )
-        )
-        acknowledge(
-            functions.by_spec[routes.NOTIFIER].role.node.find_child("DefaultPolicy"),  # type: ignore[union-attr]
-            "AwsSolutions-IAM5[Resource::*]",
-            "The stream event source needs dynamodb:ListStreams, which has no resource-level permissions; "
-            "reading records is limited to the requests table's stream.",
         )
 
         Monitoring(

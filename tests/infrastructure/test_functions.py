@@ -167,3 +167,16 @@ def _placeholder(value: Any) -> str:
     if "Fn::GetAtt" in value:
         return "arn:aws:kms:eu-west-1:111122223333:key/" + "-".join(value["Fn::GetAtt"])
     raise AssertionError(f"unexpected value {value!r}")
+
+
+def test_every_function_and_the_api_stage_are_traced_without_payloads(synth: Synthesized) -> None:
+    # Given every function and the API's stage
+    for logical_id, function in synth.of_type("AWS::Lambda::Function").items():
+        props = function["Properties"]
+        # Then each invocation is an X-Ray segment, and no tracer captures a response (a token)
+        assert props["TracingConfig"] == {"Mode": "Active"}, logical_id
+        assert props["Environment"]["Variables"]["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+    (stage,) = synth.of_type("AWS::ApiGateway::Stage").values()
+    assert stage["Properties"]["TracingEnabled"] is True
+    # And API Gateway never logs full requests and responses (data trace)
+    assert all(s.get("DataTraceEnabled") is False for s in stage["Properties"]["MethodSettings"])

@@ -87,9 +87,17 @@ def arn_of(logical_id: str) -> str:
     return json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}, sort_keys=True)
 
 
+NO_RESOURCE_LEVEL = {"xray:puttracesegments", "xray:puttelemetryrecords", "dynamodb:liststreams"}
+"""Actions IAM cannot limit to a resource: active tracing's two, and the stream event source's one."""
+
+TRACING = {("xray:PutTraceSegments", '"*"'), ("xray:PutTelemetryRecords", '"*"')}
+"""What active tracing adds to every function's role (CDK's DefaultPolicy): segments, never payloads."""
+
+
 def log_grants(synth: Synthesized, spec: routes.FunctionSpec) -> set[tuple[str, str]]:
+    """What every function may do to be observed: write its own log group, and send X-Ray segments."""
     log_group = synth.props(synth.function_id(spec))["LoggingConfig"]["LogGroup"]["Ref"]
-    return {("logs:CreateLogStream", arn_of(log_group)), ("logs:PutLogEvents", arn_of(log_group))}
+    return {("logs:CreateLogStream", arn_of(log_group)), ("logs:PutLogEvents", arn_of(log_group))} | TRACING
 
 
 def key_id(synth: Synthesized, usage: str = "SIGN_VERIFY") -> str:
@@ -292,8 +300,8 @@ def test_no_wildcard_kms_resource_but_the_rotated_keys_and_no_wildcard_dynamodb(
         actions = [a.lower() for a in _as_list(statement["Action"])]
         if not any(a.startswith(("dynamodb:", "kms:")) for a in actions):
             continue
-        if actions == ["dynamodb:liststreams"]:
-            continue  # has no resource-level permissions (the notifier's stream source; acknowledged in nag)
+        if set(actions) <= NO_RESOURCE_LEVEL:
+            continue  # no resource-level permissions (X-Ray, the notifier's stream source; acknowledged in nag)
         # Then no action is a wildcard
         assert not [a for a in actions if "*" in a], statement
         # And the one wildcard resource, changed from "none" when rotation became the default, is the keys
@@ -312,8 +320,8 @@ def test_without_rotation_no_dynamodb_or_kms_action_on_a_wildcard(fixed: Synthes
         actions = [a.lower() for a in _as_list(statement["Action"])]
         if not any(a.startswith(("dynamodb:", "kms:")) for a in actions):
             continue
-        if actions == ["dynamodb:liststreams"]:
-            continue  # has no resource-level permissions (the notifier's stream source; acknowledged in nag)
+        if set(actions) <= NO_RESOURCE_LEVEL:
+            continue  # no resource-level permissions (X-Ray, the notifier's stream source; acknowledged in nag)
         # Then neither the actions nor the resources are wildcards
         assert not [a for a in actions if "*" in a], statement
         for resource in _as_list(statement["Resource"]):
