@@ -301,7 +301,7 @@ def test_no_wildcard_kms_resource_but_the_rotated_keys_and_no_wildcard_dynamodb(
         if not any(a.startswith(("dynamodb:", "kms:")) for a in actions):
             continue
         if set(actions) <= NO_RESOURCE_LEVEL:
-            continue  # no resource-level permissions (X-Ray, the notifier's stream source; acknowledged in nag)
+            continue  # no resource-level permissions (X-Ray, the stream source; acknowledged in nag)
         # Then no action is a wildcard
         assert not [a for a in actions if "*" in a], statement
         # And the one wildcard resource, changed from "none" when rotation became the default, is the keys
@@ -321,7 +321,7 @@ def test_without_rotation_no_dynamodb_or_kms_action_on_a_wildcard(fixed: Synthes
         if not any(a.startswith(("dynamodb:", "kms:")) for a in actions):
             continue
         if set(actions) <= NO_RESOURCE_LEVEL:
-            continue  # no resource-level permissions (X-Ray, the notifier's stream source; acknowledged in nag)
+            continue  # no resource-level permissions (X-Ray, the stream source; acknowledged in nag)
         # Then neither the actions nor the resources are wildcards
         assert not [a for a in actions if "*" in a], statement
         for resource in _as_list(statement["Resource"]):
