@@ -19,6 +19,8 @@ from tests.e2e.sign_in import ALICE, PUBLIC_AGENT, Callback, sign_in_and_allow
 from tests.e2e.test_approval_browser import CHROMIUM_FLAGS, chromium
 
 pytestmark = pytest.mark.browser
+BOB = "bob@example.com"
+"""In the group `support` (crm-reader), and consents nowhere before these tests."""
 
 
 def authorization_url(server: DevServer, callback: Callback, state: str) -> str:
@@ -118,10 +120,11 @@ def test_sign_ins_started_in_two_tabs_both_reach_consent(dev_server: DevServer, 
             assert len(pending) == 2 and all(c["httpOnly"] and c["sameSite"] == "Lax" for c in pending)
             for tab in reversed(tabs):  # the tab opened last finishes first
                 tab.bring_to_front()
-                tab.fill("input[name=username]", ALICE)
+                tab.fill("input[name=username]", BOB)  # no consent remembered: both show the page
+                tab.fill("input[name=groups]", "support")
                 tab.get_by_role("button", name="Sign in").click()
                 tab.wait_for_url("**/authorize/consent?*")
-                assert "Allow access?" in tab.content(), tab.content()
+                assert "Allow access?" in tab.content() and BOB in tab.content(), tab.content()
             leftover = [c for c in context.cookies() if c["name"].startswith("agent-auth-sign-in-")]
             assert leftover == [] and len(session_cookies(context)) == 1
         finally:
