@@ -238,6 +238,10 @@ class SignIn:
     return_to: str | None = None
     """Set for an approver's sign-in (a group with `sign_in: true`): the approval page, as a path under
     the issuer, to return to once signed in. Such a sign-in asks no consent and issues no code."""
+    browser_hash: str = ""
+    """The hash of the value of the cookie set in the browser that started the sign-in upstream: the
+    callback is accepted only from that browser (login CSRF, RFC 9700 §4.7.1; OpenID Connect Core
+    §3.1.2.1). Empty when no upstream sign-in was started (the user already had a session)."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from agent_auth.oauth.authorize.flow import ErrorPage, Redirect
 from agent_auth.oauth.authorize.stores import session_hash
 from agent_auth.oauth.upstream.relying_party import UpstreamIdentity
 from tests.unit.fakes import FakeAudit
-from tests.unit.test_authorization_flow import ISSUER, META, NOW, Provider, Store, flow
+from tests.unit.test_authorization_flow import ISSUER, META, NOW, Provider, Store, browser_of, flow
 
 TARGET = "/approvals/req_abc?approver=lead%40example.com&d=" + "a" * 64 + "&expires=1800003600&sig=QUJD"
 
@@ -42,9 +42,9 @@ def test_the_callback_sets_a_session_and_returns_to_the_approval_page_only() -> 
     store, audit = Store(), FakeAudit()
     provider = Provider(UpstreamIdentity("s-1", "Lead@Example.com", True, ()))
     pages = flow(store, provider, audit)
-    pages.approver_sign_in(TARGET, META)
+    browser = browser_of(pages.approver_sign_in(TARGET, META))
     (sign_in,) = store.sign_ins.values()
-    back = pages.callback({"state": sign_in.sign_in_id, "code": "c-1", "iss": "x"}, META)
+    back = pages.callback({"state": sign_in.sign_in_id, "code": "c-1", "iss": "x"}, META, browser)
     assert isinstance(back, Redirect) and back.location == ISSUER + TARGET and back.new_session
     session = store.sessions[session_hash(back.new_session)]
     assert session.user == "lead@example.com" and session.expires_at > NOW
@@ -60,11 +60,11 @@ def test_the_callback_sets_a_session_and_returns_to_the_approval_page_only() -> 
 def test_a_replayed_callback_changes_nothing() -> None:
     store, audit = Store(), FakeAudit()
     pages = flow(store, Provider(), audit)
-    pages.approver_sign_in(TARGET, META)
+    browser = browser_of(pages.approver_sign_in(TARGET, META))
     (sign_in,) = store.sign_ins.values()
-    pages.callback({"state": sign_in.sign_in_id, "code": "c-1"}, META)
+    pages.callback({"state": sign_in.sign_in_id, "code": "c-1"}, META, browser)
     sessions = dict(store.sessions)
-    again = pages.callback({"state": sign_in.sign_in_id, "code": "c-1"}, META)
+    again = pages.callback({"state": sign_in.sign_in_id, "code": "c-1"}, META, browser)
     assert isinstance(again, ErrorPage) and store.sessions == sessions
     assert audit.records[-1].reason == "unknown_sign_in_state"
 
@@ -72,9 +72,9 @@ def test_a_replayed_callback_changes_nothing() -> None:
 def test_a_forged_upstream_response_sets_no_session() -> None:
     store, audit = Store(), FakeAudit()
     pages = flow(store, Provider(), audit)
-    pages.approver_sign_in(TARGET, META)
+    browser = browser_of(pages.approver_sign_in(TARGET, META))
     (sign_in,) = store.sign_ins.values()
-    result = pages.callback({"state": sign_in.sign_in_id, "code": "forged"}, META)
+    result = pages.callback({"state": sign_in.sign_in_id, "code": "forged"}, META, browser)
     assert isinstance(result, ErrorPage) and store.sessions == {}
     assert audit.records[-1].reason == "upstream:id_token:wrong_nonce"
 
@@ -82,9 +82,9 @@ def test_a_forged_upstream_response_sets_no_session() -> None:
 def test_a_cancelled_sign_in_shows_a_page_and_redirects_nowhere() -> None:
     store, audit = Store(), FakeAudit()
     pages = flow(store, Provider(), audit)
-    pages.approver_sign_in(TARGET, META)
+    browser = browser_of(pages.approver_sign_in(TARGET, META))
     (sign_in,) = store.sign_ins.values()
-    result = pages.callback({"state": sign_in.sign_in_id, "error": "access_denied"}, META)
+    result = pages.callback({"state": sign_in.sign_in_id, "error": "access_denied"}, META, browser)
     assert isinstance(result, ErrorPage) and store.sessions == {}
     assert audit.records[-1].reason == "provider_error:access_denied"
 
@@ -117,8 +117,8 @@ def test_a_forged_return_target_is_refused_and_stores_nothing(target: str | None
 def test_an_approver_sign_in_cannot_be_used_on_the_consent_page() -> None:
     store, audit = Store(), FakeAudit()
     pages = flow(store, Provider(), audit)
-    pages.approver_sign_in(TARGET, META)
+    browser = browser_of(pages.approver_sign_in(TARGET, META))
     (sign_in,) = store.sign_ins.values()
-    back = pages.callback({"state": sign_in.sign_in_id, "code": "c-1"}, META)
+    back = pages.callback({"state": sign_in.sign_in_id, "code": "c-1"}, META, browser)
     result = pages.consent_page(sign_in.sign_in_id, back.new_session, META)
     assert isinstance(result, ErrorPage) and audit.records[-1].reason == "unknown_sign_in"

@@ -197,6 +197,12 @@ def params(**overrides: str | None) -> dict[str, str | None]:
     }
 
 
+def browser_of(started: Redirect) -> str:
+    """The value of the cookie the sign-in set in the browser that started it."""
+    assert started.sign_in_cookie is not None and started.sign_in_cookie.value
+    return started.sign_in_cookie.value
+
+
 def query(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
@@ -208,7 +214,8 @@ def sign_in(
     the_flow = flow(store, provider, audit)
     started = the_flow.authorize(params(**overrides), frozenset(), None, META)
     assert isinstance(started, Redirect) and started.location.startswith("https://idp.example.com/")
-    back = the_flow.callback({"code": "upstream-code", "state": query(started.location)["state"]}, META)
+    callback = {"code": "upstream-code", "state": query(started.location)["state"]}
+    back = the_flow.callback(callback, META, browser_of(started))
     assert isinstance(back, Redirect)
     return back
 
@@ -303,14 +310,14 @@ def test_a_forged_or_replayed_provider_response_signs_nobody_in() -> None:
     the_flow = flow(store, audit=audit)
     started = the_flow.authorize(params(), frozenset(), None, META)
     assert isinstance(started, Redirect)
-    state = query(started.location)["state"]
-    assert isinstance(the_flow.callback({"code": "forged", "state": state}, META), ErrorPage)
+    state, browser = query(started.location)["state"], browser_of(started)
+    assert isinstance(the_flow.callback({"code": "forged", "state": state}, META, browser), ErrorPage)
     assert audit.records[-1].reason == "upstream:id_token:wrong_nonce" and store.sessions == {}
     wrong_iss = {"code": "good", "state": state, "iss": "https://evil.example.com"}
-    assert isinstance(the_flow.callback(wrong_iss, META), ErrorPage)
+    assert isinstance(the_flow.callback(wrong_iss, META, browser), ErrorPage)
     assert audit.records[-1].reason == "upstream:callback:wrong_iss" and store.sessions == {}
-    assert isinstance(the_flow.callback({"code": "good", "state": state}, META), Redirect)
-    replayed = the_flow.callback({"code": "good", "state": state}, META)
+    assert isinstance(the_flow.callback({"code": "good", "state": state}, META, browser), Redirect)
+    replayed = the_flow.callback({"code": "good", "state": state}, META, browser)
     assert isinstance(replayed, ErrorPage) and len(store.sessions) == 1
 
 
@@ -338,7 +345,8 @@ def test_a_provider_error_goes_back_to_the_client_as_access_denied() -> None:
     the_flow = flow(store, audit=audit)
     started = the_flow.authorize(params(), frozenset(), None, META)
     assert isinstance(started, Redirect)
-    back = the_flow.callback({"error": "access_denied", "state": query(started.location)["state"]}, META)
+    cancelled = {"error": "access_denied", "state": query(started.location)["state"]}
+    back = the_flow.callback(cancelled, META, browser_of(started))
     assert isinstance(back, Redirect) and query(back.location)["error"] == "access_denied"
     assert query(back.location)["state"] == "client-state"
 

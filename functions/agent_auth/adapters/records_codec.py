@@ -201,6 +201,7 @@ def sign_in_from_item(item: dict[str, Any]) -> SignIn:
         user=item.get("user"),
         groups=tuple(item.get("groups") or ()),
         return_to=item.get("return_to"),
+        browser_hash=str(item.get("browser_hash") or ""),
     )
 
 

@@ -145,8 +145,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         payload = result.get("body") or ""
         data = payload.encode("utf-8")
         self.send_response(int(result["statusCode"]))
+        multi = result.get("multiValueHeaders") or {}
         for name, value in (result.get("headers") or {}).items():
-            self.send_header(name, value)
+            if name not in multi:  # as API Gateway merges them: a value in both is sent once
+                self.send_header(name, value)
+        for name, values in multi.items():
+            for value in values:
+                self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":

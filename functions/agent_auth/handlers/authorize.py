@@ -20,14 +20,16 @@ from agent_auth.config import Settings
 from agent_auth.jit.links import LINK_FIELDS, approval_path, parse_link
 from agent_auth.oauth.authorize.flow import (
     SESSION_SECONDS,
+    SIGN_IN_SECONDS,
     AuthorizationFlow,
     ConsentPage,
     ErrorPage,
     FlowOutcome,
     Meta,
     Redirect,
+    SignInCookie,
 )
-from agent_auth.oauth.authorize.stores import SESSION_COOKIE
+from agent_auth.oauth.authorize.stores import SESSION_COOKIE, sign_in_cookie_name
 from agent_auth.oauth.params import Form
 from agent_auth.web.browser_endpoint import BrowserEndpoint, CookiePolicy, CsrfBinding, PageOutcome
 from agent_auth.web.function import Container
@@ -39,6 +41,15 @@ app = Resolver()
 SESSION = CookiePolicy(SESSION_COOKIE, same_site="Lax")
 """Lax: the user arrives at /authorize by a top-level navigation from the agent's site."""
 CONSENT_CSRF = CookiePolicy("agent-auth-consent-csrf", same_site="Strict")
+
+
+def sign_in_policy(sign_in_id: str) -> CookiePolicy:
+    """A sign-in's own cookie, with the session's rules (`__Host-`, Secure off loopback, HttpOnly,
+    Path=/). Lax, as the session: the provider sends the browser back by a top-level navigation from
+    its site, and Lax cookies go with those (a Strict one would not reach the callback)."""
+    return CookiePolicy(sign_in_cookie_name(sign_in_id), same_site="Lax")
+
+
 AUTHORIZE_PARAMS = (
     "response_type",
     "client_id",
@@ -68,23 +79,32 @@ class _Pages:
     def session(self, request: Request) -> str | None:
         return request.cookie(SESSION.cookie_name(self.secure))
 
+    def sign_in_cookie(self, request: Request, state: str | None) -> str | None:
+        """The cookie of the sign-in named by the callback's `state`, if this browser holds it."""
+        return request.cookie(sign_in_policy(state).cookie_name(self.secure)) if state else None
+
     def respond(self, outcome: FlowOutcome, csrf: CsrfBinding | None = None) -> PageOutcome:
         result = outcome.result
         if isinstance(result, Redirect):
-            cookie = None
+            cookies = [self._sign_in_cookie(result.sign_in_cookie)] if result.sign_in_cookie else []
             if result.new_session is not None:
-                cookie = SESSION.set_cookie(result.new_session, self.secure) + f"; Max-Age={SESSION_SECONDS}"
+                session = SESSION.set_cookie(result.new_session, self.secure) + f"; Max-Age={SESSION_SECONDS}"
+                cookies.insert(0, session)
             return PageOutcome(
                 302,
                 _EMPTY,
                 outcome.audit,
                 audited=outcome.committed,
                 redirect=result.location,
-                set_cookie=cookie,
+                set_cookie=cookies[0] if cookies else None,
+                more_cookies=tuple(cookies[1:]),
             )
         if isinstance(result, ErrorPage):
             view = PageView(result.title, result.message)
-            return PageOutcome(result.status, view, outcome.audit, audited=outcome.committed)
+            cleared = self._sign_in_cookie(result.sign_in_cookie) if result.sign_in_cookie else None
+            return PageOutcome(
+                result.status, view, outcome.audit, audited=outcome.committed, set_cookie=cleared
+            )
         return PageOutcome(
             200,
             consent_view(result),
@@ -93,6 +113,13 @@ class _Pages:
             csrf=csrf,
             form_targets=(result.redirect_origin,),
         )
+
+    def _sign_in_cookie(self, cookie: SignInCookie) -> str:
+        """Set for the sign-in's lifetime when it starts; expired at once (cleared) by its callback."""
+        policy = sign_in_policy(cookie.sign_in_id)
+        if cookie.value is None:
+            return policy.set_cookie("", self.secure) + "; Max-Age=0"
+        return policy.set_cookie(cookie.value, self.secure) + f"; Max-Age={SIGN_IN_SECONDS}"
 
 
 _EMPTY = PageView("Redirecting", "")
@@ -157,7 +184,8 @@ class CallbackPage(_ViewOnly):
 
     def view(self, request: Request) -> PageOutcome:
         params = {name: request.query_param(name) for name in ("code", "state", "error", "iss")}
-        return self._pages.respond(self._pages.flow.callback(params, _meta(request)))
+        browser = self._pages.sign_in_cookie(request, params["state"])
+        return self._pages.respond(self._pages.flow.callback(params, _meta(request), browser))
 
 
 class ApproverSignInPage(_ViewOnly):

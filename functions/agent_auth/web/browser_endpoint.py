@@ -77,6 +77,8 @@ class PageOutcome:
     """Answer 302 to this URL instead of rendering `view` (authorization responses, sign-in)."""
     set_cookie: str | None = None
     """A further cookie to set (the sign-in session), as a complete Set-Cookie value."""
+    more_cookies: tuple[str, ...] = ()
+    """Cookies to set besides `set_cookie` (a sign-in's own cookie, cleared as the session is set)."""
     form_targets: tuple[str, ...] = ()
     """Origins the page's form may end up at: browsers apply CSP form-action to the redirect that
     follows a POST (consent redirects to the client)."""
@@ -232,18 +234,21 @@ class BrowserEndpoint(Generic[S]):
         headers = (
             page_headers(form_targets=outcome.form_targets) if outcome.form_targets else dict(PAGE_HEADERS)
         )
-        if outcome.set_cookie is not None:
-            headers["Set-Cookie"] = outcome.set_cookie
-        if outcome.redirect is not None:
-            return Response(status=302, body="", headers={**headers, "Location": outcome.redirect})
+        cookies = (*((outcome.set_cookie,) if outcome.set_cookie is not None else ()), *outcome.more_cookies)
         view = outcome.view
-        if outcome.csrf is not None and view.form is not None:
+        if outcome.redirect is None and outcome.csrf is not None and view.form is not None:
             token = CsrfTokens.token(CsrfTokens.nonce(), outcome.csrf)
-            headers["Set-Cookie"] = self._cookie.set_cookie(token, self._secure)
+            cookies = (self._cookie.set_cookie(token, self._secure),)  # a page with a form: only its own
             field = (CSRF_FIELD, token)
             view = replace(view, form=replace(view.form, hidden=(*view.form.hidden, field)))
+        if cookies:
+            headers["Set-Cookie"] = cookies[0]
+        several = cookies if len(cookies) > 1 else ()
+        if outcome.redirect is not None:
+            location = {"Location": outcome.redirect}
+            return Response(status=302, body="", headers={**headers, **location}, cookies=several)
         body = "" if request.method == "HEAD" else render(view)
-        return Response(status=outcome.status, body=body, headers=headers)
+        return Response(status=outcome.status, body=body, headers=headers, cookies=several)
 
     def _refusal(self, request: Request, action: str, error: AgentAuthError) -> AuditRecord:
         return AuditRecord(

@@ -86,6 +86,9 @@ class Response:
     status: int
     body: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    cookies: tuple[str, ...] = ()
+    """Every Set-Cookie value, when a response sets more than one (a header map holds one): sent as
+    API Gateway's multiValueHeaders, which it merges with `headers` (there the first one stays)."""
 
     @classmethod
     def json(cls, status: int, payload: object, headers: dict[str, str] | None = None) -> Response:
@@ -99,6 +102,7 @@ class Response:
         return {
             "statusCode": self.status,
             "headers": self.headers,
+            **({"multiValueHeaders": {"Set-Cookie": list(self.cookies)}} if self.cookies else {}),
             "body": self.body,
             "isBase64Encoded": False,
         }

@@ -3,7 +3,8 @@
     GET /authorize ─▶ validated ─▶ no session: SignIn stored, 302 to the upstream provider
                                 └▶ session: narrowed to the user's roles ─▶ remembered consent: code
                                                                           └▶ 302 to the consent page
-    GET /authorize/callback ─▶ upstream ID token checked ─▶ session cookie ─▶ as above
+    GET /authorize/callback ─▶ from the browser that started it ─▶ upstream ID token checked
+                               ─▶ session cookie ─▶ as above
     GET /authorize/consent ─▶ the page;  POST Allow ─▶ code (one transaction: sign-in ended, code, consent,
                                           audit);  POST Deny ─▶ error=access_denied
     GET /authorize/approver ─▶ SignIn with a return target (an approval page), 302 upstream
@@ -11,14 +12,21 @@
 
 Every outcome is a `Redirect`, a `ConsentPage` or an `ErrorPage` for the browser shell to render, and
 every call writes exactly one audit record. Authorization responses carry `iss` (RFC 9207).
+
+Login CSRF (RFC 9700 §4.7.1; OpenID Connect Core §3.1.2.1): the `state` we send upstream would let
+anyone who started a sign-in, and signed in as themselves, send the callback URL to someone else, whose
+browser would then hold the sender's session. So each upstream sign-in also sets a cookie of its own
+(`SignInCookie`) whose hash the SignIn keeps; the callback completes only in the browser holding it,
+and ends the sign-in otherwise.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -26,6 +34,7 @@ from agent_auth.audit import AuditRecord, printable, unverified
 from agent_auth.clock import Clock
 from agent_auth.names import NAME_PATTERN
 from agent_auth.oauth.authorize.request import (
+    AGENT_DISABLED,
     OIDC_SCOPES,
     AuthorizePageError,
     AuthorizeRedirectError,
@@ -72,10 +81,20 @@ class Upstream(Protocol):
 
 
 @dataclass(frozen=True)
+class SignInCookie:
+    """The cookie that binds an upstream sign-in to the browser that started it (stores.sign_in_cookie_name
+    names it): set with `value` when the sign-in starts, cleared (`value` None) by its callback."""
+
+    sign_in_id: str
+    value: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Redirect:
     location: str
-    new_session: str | None = None
+    new_session: str | None = field(default=None, repr=False)
     """A session cookie value to set (after a sign-in)."""
+    sign_in_cookie: SignInCookie | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,8 @@ class ErrorPage:
     status: int
     title: str
     message: str
+    sign_in_cookie: SignInCookie | None = None
+    """Set by a callback that ended a sign-in: its cookie is cleared."""
 
 
 @dataclass(frozen=True)
@@ -174,19 +195,22 @@ class AuthorizationFlow:
         if session is None:
             if request.prompt == "none":
                 return self._write(record.deny("login_required"), self._refuse(request, "login_required"))
-            sign_in = self._new_sign_in(request, now)
-            self._sign_ins.put_sign_in(sign_in)
-            location = self._upstream.authorization_url(
-                state=sign_in.sign_in_id,
-                nonce=sign_in.upstream_nonce,
-                code_verifier=sign_in.upstream_verifier,
-            )
-            return self._write(record.allow("sign_in_required"), Redirect(location))
+            browser = secrets.token_urlsafe(32)
+            sign_in = replace(self._new_sign_in(request, now), browser_hash=opaque.digest(browser))
+            return self._write(record.allow("sign_in_required"), self._go_upstream(sign_in, browser))
         sign_in = replace(self._new_sign_in(request, now), user=session.user, groups=session.groups)
         self._sign_ins.put_sign_in(sign_in)  # what consent (or a remembered consent) decides on
         return self._after_sign_in(
             sign_in, request.agent, record.signed_in(session.user), prompt=request.prompt
         )
+
+    def _go_upstream(self, sign_in: SignIn, browser: str) -> Redirect:
+        """Store the sign-in and send the browser to the provider, with the cookie that binds the two."""
+        self._sign_ins.put_sign_in(sign_in)
+        location = self._upstream.authorization_url(
+            state=sign_in.sign_in_id, nonce=sign_in.upstream_nonce, code_verifier=sign_in.upstream_verifier
+        )
+        return Redirect(location, sign_in_cookie=SignInCookie(sign_in.sign_in_id, browser))
 
     def _new_sign_in(self, request: ValidatedRequest, now: int) -> SignIn:
         return SignIn(
@@ -215,6 +239,7 @@ class AuthorizationFlow:
         record = _Record("authorize.approver_sign_in", meta, now, None, grant_type=None)
         if return_to is None or not APPROVAL_PAGE.fullmatch(return_to):
             return self._write(record.deny("invalid_return_target"), _error_page(NOT_AN_APPROVAL_LINK))
+        browser = secrets.token_urlsafe(32)
         sign_in = SignIn(
             sign_in_id=secrets.token_urlsafe(24),
             client_id="",
@@ -227,19 +252,15 @@ class AuthorizationFlow:
             upstream_nonce=secrets.token_urlsafe(24),
             upstream_verifier=secrets.token_urlsafe(48),
             return_to=return_to,
+            browser_hash=opaque.digest(browser),
         )
-        self._sign_ins.put_sign_in(sign_in)
-        location = self._upstream.authorization_url(
-            state=sign_in.sign_in_id, nonce=sign_in.upstream_nonce, code_verifier=sign_in.upstream_verifier
-        )
-        return self._write(record.allow("sign_in_required"), Redirect(location))
+        return self._write(record.allow("sign_in_required"), self._go_upstream(sign_in, browser))
 
     def _approver_signed_in(
-        self, sign_in: SignIn, params: Mapping[str, str | None], meta: Meta
+        self, sign_in: SignIn, params: Mapping[str, str | None], record: _Record
     ) -> FlowOutcome:
         """The callback of an approver's sign-in: a session, and back to the approval page."""
-        now = int(self._clock.now())
-        record = _Record("authorize.approver_sign_in", meta, now, None, grant_type=None)
+        now = record.at
         target = sign_in.return_to or ""
         if not APPROVAL_PAGE.fullmatch(target):
             return self._write(record.deny("invalid_return_target"), _error_page(NOT_AN_APPROVAL_LINK))
@@ -266,7 +287,11 @@ class AuthorizationFlow:
 
     # --- GET /authorize/callback ------------------------------------------------------------------------
 
-    def callback(self, params: Mapping[str, str | None], meta: Meta) -> FlowOutcome:
+    def callback(
+        self, params: Mapping[str, str | None], meta: Meta, browser: str | None = None
+    ) -> FlowOutcome:
+        """`browser`: the value of the sign-in's cookie (stores.sign_in_cookie_name of `state`), if the
+        browser sent one. Once the sign-in is found, every outcome clears that cookie."""
         now = int(self._clock.now())
         record = _Record("authorize.sign_in", meta, now, None)
         state = params.get("state") or ""
@@ -275,11 +300,24 @@ class AuthorizationFlow:
             # Unknown, expired or already used: a forged or replayed provider response.
             return self._write(record.deny("unknown_sign_in_state"), _error_page(SIGN_IN_AGAIN))
         if sign_in.return_to is not None:
-            return self._approver_signed_in(sign_in, params, meta)
+            record = _Record("authorize.approver_sign_in", meta, now, None, grant_type=None)
+        else:
+            record = record.for_sign_in(sign_in)
+        return _clearing(self._callback(sign_in, params, browser, record), sign_in.sign_in_id)
+
+    def _callback(
+        self, sign_in: SignIn, params: Mapping[str, str | None], browser: str | None, record: _Record
+    ) -> FlowOutcome:
+        now = record.at
+        if not _same_browser(sign_in, browser):
+            return self._end_sign_in(sign_in, record.deny("sign_in_not_from_this_browser"))
+        if sign_in.return_to is not None:
+            return self._approver_signed_in(sign_in, params, record)
         agent = self._agents.get_client(sign_in.client_id)
-        record = record.for_sign_in(sign_in)
         if agent is None or agent.delegation is None:
             return self._write(record.deny("client_removed"), _error_page(SIGN_IN_AGAIN))
+        if agent.disabled:
+            return self._write(record.deny("agent_disabled"), _error_page(AGENT_DISABLED))
         if params.get("error"):
             # The user cancelled at the provider, or it refused: the client learns access_denied.
             reason = f"provider_error:{printable(params.get('error'), 40)}"
@@ -306,6 +344,16 @@ class AuthorizationFlow:
         if isinstance(outcome.result, Redirect):
             return replace(outcome, result=replace(outcome.result, new_session=cookie))
         return outcome
+
+    def _end_sign_in(self, sign_in: SignIn, record: _Record) -> FlowOutcome:
+        """A callback that must not complete: the sign-in is deleted with its record (one transaction),
+        so the same callback URL fails in the browser that started it too."""
+        denied = record.build()
+        if not self._transaction.commit(
+            [self._sign_ins.consume_sign_in(sign_in.sign_in_id, record.at), self._audit.entry(denied)]
+        ):
+            return self._write(record, _error_page(SIGN_IN_AGAIN))  # ended meanwhile: still refused
+        return FlowOutcome(_error_page(SIGN_IN_AGAIN), denied, committed=True)
 
     # --- after sign-in: narrow to the user's roles, then consent ------------------------------------------
 
@@ -402,6 +450,8 @@ class AuthorizationFlow:
         agent = self._agents.get_client(sign_in.client_id)
         if agent is None or agent.delegation is None:
             return "client_removed"
+        if agent.disabled:
+            return "agent_disabled"
         return sign_in, agent
 
     def _issue_code(self, sign_in: SignIn, agent: Agent, record: _Record, *, remember: bool) -> FlowOutcome:
@@ -532,3 +582,19 @@ _OIDC_DESCRIPTIONS = {"openid": "Know who you are", "offline_access": "Keep acce
 
 def _error_page(message: str) -> ErrorPage:
     return ErrorPage(400, "Sign-in cannot continue", message)
+
+
+def _same_browser(sign_in: SignIn, browser: str | None) -> bool:
+    """The callback came from the browser that started the sign-in: it sent the sign-in's cookie, whose
+    hash the sign-in keeps (compared in constant time). A sign-in without one never matches."""
+    if not browser or not sign_in.browser_hash:
+        return False
+    return hmac.compare_digest(opaque.digest(browser), sign_in.browser_hash)
+
+
+def _clearing(outcome: FlowOutcome, sign_in_id: str) -> FlowOutcome:
+    """The outcome of a callback, clearing the sign-in's cookie: used, whatever happened."""
+    result = outcome.result
+    if isinstance(result, Redirect | ErrorPage):
+        return replace(outcome, result=replace(result, sign_in_cookie=SignInCookie(sign_in_id)))
+    return outcome

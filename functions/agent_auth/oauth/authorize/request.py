@@ -22,6 +22,7 @@ OIDC_SCOPES = frozenset({OPENID, OFFLINE_ACCESS})
 MAX_STATE = 512
 MAX_NONCE = 256
 PROMPTS = frozenset({"none", "consent", "login"})
+AGENT_DISABLED = "This application has been disabled. Contact its owner."
 
 
 class AuthorizePageError(Exception):
@@ -78,6 +79,10 @@ def validate_authorization_request(
         raise AuthorizePageError("missing_client_id", "The request does not name an application.")
     if agent is None or agent.delegation is None:
         raise AuthorizePageError("unknown_client", "This application is not registered to act for users.")
+    if agent.disabled:
+        # The kill switch: refused where an unknown client is, as a page. The browser is never sent to
+        # a disabled agent's redirect URI (its operator stopped trusting it).
+        raise AuthorizePageError("agent_disabled", AGENT_DISABLED)
     redirect_uri = params.get("redirect_uri")
     if not redirect_uri or not redirect_uri_matches(redirect_uri, agent.delegation.redirect_uris):
         raise AuthorizePageError(

@@ -17,6 +17,18 @@ SESSION_COOKIE = "agent-auth-session"
 /authorize and by approval pages whose group requires sign-in."""
 
 
+SIGN_IN_COOKIE = "agent-auth-sign-in"
+"""The cookie that binds a sign-in to the browser that started it (`__Host-` prefixed off loopback),
+one per sign-in: its name ends with the first characters of the sign-in's id (the upstream `state`),
+so sign-ins started in parallel tabs each keep their own, and no request has to rewrite another's."""
+SIGN_IN_COOKIE_ID_CHARS = 12
+"""72 random bits of the sign-in id: enough to tell a browser's pending sign-ins apart."""
+
+
+def sign_in_cookie_name(sign_in_id: str) -> str:
+    return f"{SIGN_IN_COOKIE}-{sign_in_id[:SIGN_IN_COOKIE_ID_CHARS]}"
+
+
 def session_hash(cookie: str) -> str:
     """Sessions are stored under the hash of their cookie, never the cookie itself."""
     return opaque.digest(cookie)
