@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import httpx2
 import pytest
+from authlib.common.security import generate_token
+from authlib.integrations.httpx_client import OAuth2Client
 
-from tests.e2e.conftest import DevServer
+from tests.e2e.conftest import DevServer, fetch_json
 from tests.e2e.sign_in import PUBLIC_AGENT, Callback, delegate
 
 
@@ -81,3 +83,65 @@ def _claims(jwt: str) -> dict[str, object]:
 
     payload = jwt.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
+
+
+@pytest.mark.browser
+def test_a_user_who_consented_before_signs_in_again_and_goes_straight_back_to_the_agent(
+    dev_server: DevServer, callback: Callback
+) -> None:
+    # Given dana (of group support, so crm-reader) allowed the agent once: her consent is remembered
+    user, groups = "dana@example.com", "support"
+    first, _ = _authorization_url(dev_server, callback)
+    assert "Allow" in _sign_in(first, user, groups, allow=True)
+    answered = len(callback.queries)
+
+    # When a new browser (no session) sends her through /authorize again, and she signs in
+    again, state = _authorization_url(dev_server, callback)
+    _sign_in(again, user, groups, allow=False)
+
+    # Then no consent page: the sign-in form's POST ends, through the callback, at the agent's redirect
+    # URI on another origin, which the provider page's form-action allows (CSP Level 3 applies it to
+    # the redirects after a form's POST)
+    assert len(callback.queries) > answered
+    answer = callback.answer()
+    assert answer["state"] == state and "code" in answer
+
+
+def _authorization_url(dev_server: DevServer, callback: Callback) -> tuple[str, str]:
+    metadata = fetch_json(f"{dev_server.issuer}/.well-known/oauth-authorization-server")
+    client = OAuth2Client(
+        client_id=PUBLIC_AGENT,
+        token_endpoint_auth_method="none",
+        redirect_uri=callback.uri,
+        scope="crm.contacts.read",
+        code_challenge_method="S256",
+    )
+    url, state = client.create_authorization_url(
+        metadata["authorization_endpoint"], code_verifier=generate_token(48)
+    )
+    return str(url), str(state)
+
+
+def _sign_in(url: str, user: str, groups: str, *, allow: bool) -> str:
+    """Sign in on the development provider in a fresh browser; Allow on the consent page if asked.
+    Returns the page the sign-in led to."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.test_approval_browser import CHROMIUM_FLAGS, chromium
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(java_script_enabled=False)
+            page.goto(url)
+            page.fill("input[name=username]", user)
+            page.fill("input[name=groups]", groups)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_load_state()
+            content = page.content()
+            if allow:
+                page.get_by_role("button", name="Allow").click()
+                page.wait_for_load_state()
+            return content
+        finally:
+            browser.close()

@@ -41,7 +41,7 @@ from agent_auth.errors import InvalidRequest
 from agent_auth.oauth.jose import b64url_encode, public_jwk_from_der
 from agent_auth.oauth.tokens.access_token import sign_jwt
 from agent_auth.web.forms import parse_form
-from agent_auth.web.html import PAGE_HEADERS, STYLE
+from agent_auth.web.html import STYLE, page_headers
 from agent_auth.web.request import MalformedEvent, Request, Response
 
 PREFIX = "/_dev/oidc"
@@ -348,13 +348,20 @@ def _method_not_allowed(allowed: str) -> dict[str, Any]:
     return Response.json(405, body, {"Allow": allowed}).to_proxy_result()
 
 
+_SIGN_IN_PAGE_HEADERS = page_headers(form_targets=("http:", "https:"))
+"""CSP Level 3 applies `form-action` to every redirect after the sign-in form's POST: to our callback
+(same origin), and from there, when the user's consent is remembered, straight to the agent's redirect
+URI, on an origin this development provider cannot know. The development provider's own page allows
+any http(s) target; the server's own pages (consent, approval) keep naming the one origin they send to."""
+
+
 def _html(status: int, title: str, content: str) -> dict[str, Any]:
     body = (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{content}</body></html>"
     )
-    return Response(status, body, dict(PAGE_HEADERS)).to_proxy_result()
+    return Response(status, body, dict(_SIGN_IN_PAGE_HEADERS)).to_proxy_result()
 
 
 def _error_page(status: int, message: str) -> dict[str, Any]:
