@@ -107,6 +107,16 @@ def test_an_expired_token_is_inactive(d: Deployment, clock: OffsetClock) -> None
     assert introspect(d, token) == (200, INACTIVE)
 
 
+def test_a_token_is_inactive_from_its_exp_on_not_only_after_the_skew(
+    d: Deployment, clock: OffsetClock
+) -> None:
+    # The validator's 60 s of skew is for verifying a token's signature window, not for calling an
+    # expired token active (RFC 7662 §2.2: a token past its exp is not active)
+    token = access_token(d, scope="crm.contacts.read")
+    clock.offset += d.settings.token_lifetime + 1
+    assert introspect(d, token) == (200, INACTIVE)
+
+
 def test_introspection_needs_an_authenticated_agent(d: Deployment) -> None:
     token = access_token(d, scope="crm.contacts.read")
     # No credentials, a wrong secret, and a public agent naming itself: 401 invalid_client

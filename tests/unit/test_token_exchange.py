@@ -472,3 +472,16 @@ def test_a_signing_key_published_since_our_keys_were_read_is_found_within_a_minu
     h.clock.advance(61)
     assert h.exchange("front", token.token, resource=CRM).user == ALICE
     assert h.published.reads == 2
+
+
+def test_an_exchanged_token_carries_what_revokes_its_subject_family_and_ancestors(h: Harness) -> None:
+    # Given a delegated token of a refresh family, exchanged twice
+    first = h.user_token(extra={"token_family": "fam-1"})
+    one = str(h.exchange("front", first, resource=MAIL).response["access_token"])
+    two = str(h.exchange("mailer", one, resource=FILES).response["access_token"])
+    # Then each exchanged token names the family and every token of ours before it (oldest first), so
+    # revoking any of them, or the family, reaches it (adapters.revocations.RevocationLookup)
+    assert claims_of(one)["token_family"] == "fam-1"
+    assert claims_of(one)["ancestors"] == [claims_of(first)["jti"]]
+    assert claims_of(two)["token_family"] == "fam-1"
+    assert claims_of(two)["ancestors"] == [claims_of(first)["jti"], claims_of(one)["jti"]]

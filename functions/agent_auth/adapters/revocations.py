@@ -99,8 +99,10 @@ class RevocationLookup:
 
     def status(self, claims: Mapping[str, Any], now: int) -> TokenStatus:
         token = AccessTokenClaims(claims)
-        agents = list(dict.fromkeys((token.client_id, *token.actors)))
-        revocation_keys = [JTI_PREFIX + token.token_id]
+        # Its own agent, the chain's, and (exchanged tokens) the one whose token began the chain.
+        agents = list(dict.fromkeys((token.client_id, *token.actors, *filter(None, [token.origin_client]))))
+        token_keys = list(dict.fromkeys(JTI_PREFIX + t for t in (token.token_id, *token.ancestors)))
+        revocation_keys = list(token_keys)
         if token.token_family is not None:
             revocation_keys.append(FAMILY_PREFIX + token.token_family)
         # BatchGetItem refuses a key asked twice: each list is without repeats.
@@ -115,7 +117,8 @@ class RevocationLookup:
             }
         )
         if any(items[self._revocations].get(k) for k in revocation_keys):
-            reason = "token_revoked" if items[self._revocations].get(revocation_keys[0]) else "family_revoked"
+            token_revoked = any(items[self._revocations].get(k) for k in token_keys)
+            reason = "token_revoked" if token_revoked else "family_revoked"
             return TokenStatus(reason)
         for name in agents:
             agent = items[self._agents].get(AGENT_PREFIX + name)

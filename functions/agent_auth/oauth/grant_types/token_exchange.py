@@ -43,6 +43,7 @@ from agent_auth.oauth.grant_types.registry import IssuingGrantType, TokenContext
 from agent_auth.oauth.jwt_verifier import JwtRejected, unverified_parts
 from agent_auth.oauth.params import Form
 from agent_auth.oauth.scopes import check_resource, parse_scope
+from agent_auth.oauth.tokens.access_token import ANCESTORS_CLAIM, MAX_ANCESTORS, ORIGIN_CLAIM
 from agent_auth.oauth.tokens.issuer import Issuance, IssuedToken, TokenIssuer
 from agent_auth.oauth.tokens.validator import (
     MAX_TOKEN_BYTES,
@@ -60,9 +61,6 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
 EXTERNAL_TYPES = frozenset({JWT_TYPE, ID_TOKEN_TYPE})
-ORIGIN_CLAIM = "origin"
-"""In exchanged tokens: the issuer of the user's token at the start of the chain and the agent whose
-consent (or delegation) bounds the chain, so later hops know it though `act` does not name it."""
 
 
 class ConsentReader(Protocol):
@@ -162,6 +160,10 @@ class TokenExchangeGrant(IssuingGrantType):
         if subject.external is not None:
             self._remember_once(subject.external, now)
         origin = {"iss": subject.origin_issuer, "client_id": subject.origin_client}
+        # What revokes the subject revokes this token too: its refresh family, and its id with those of
+        # the tokens it came from (RevocationLookup reads them all in its one batch).
+        own = AccessTokenClaims(subject.claims) if subject.external is None else None
+        ancestors = [*own.ancestors, own.token_id][-MAX_ANCESTORS:] if own else []
         return Issuance(
             subject=subject.user,
             client_id=agent.client_id,
@@ -169,8 +171,9 @@ class TokenExchangeGrant(IssuingGrantType):
             scopes=scopes,
             not_after=latest_end(subject.expires_at),
             act=nested_act(chain),
-            extra={ORIGIN_CLAIM: origin},
+            extra={ORIGIN_CLAIM: origin, **({ANCESTORS_CLAIM: ancestors} if ancestors else {})},
             user=subject.user,
+            token_family=own.token_family if own else None,
             details={"exchange": _audited(subject, origin, name)},
         )
 

@@ -75,6 +75,9 @@ class IntrospectionOperation:
         own = claims.client_id == client.client_id
         if not own and claims.audience not in client.agent.serves.values():
             raise _Inactive("not_callers_token", claims.token_id)
+        if claims.expires_at <= now:
+            # Within the validator's clock skew, but past exp: not active (RFC 7662 §2.2).
+            raise _Inactive("expired", claims.token_id)
         status = self._status.status(claims.claims, now)
         if status.revoked is not None:
             raise _Inactive(status.revoked, claims.token_id)

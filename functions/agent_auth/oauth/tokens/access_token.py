@@ -14,6 +14,13 @@ ACCESS_TOKEN_TYP = "at+jwt"
 TOKEN_FAMILY_CLAIM = "token_family"
 """The refresh family a delegated token came from: revoking the refresh token revokes it (RFC 7009 §2.1).
 Only an id: the refresh token's secret part never leaves the token response."""
+ORIGIN_CLAIM = "origin"
+"""On exchanged tokens: {iss, client_id} of the token that began the chain, whose agent's consent bounds
+it and whose disabling revokes it (RFC 8693's `act` does not name that agent)."""
+ANCESTORS_CLAIM = "ancestors"
+"""On exchanged tokens: the ids (jti) of our tokens the chain was exchanged from, oldest first, so revoking
+any of them revokes this one too (security.md: no token outlives the subject token it came from)."""
+MAX_ANCESTORS = 8
 ACCESS_REQUEST_CLAIM = "access_request"
 """The access request (= JIT grant id) a token draws on: revoking the grant makes the token inactive."""
 ACCESS_REQUESTS_CLAIM = "access_requests"

@@ -23,6 +23,9 @@ from agent_auth.oauth.tokens.access_token import (
     ACCESS_REQUEST_CLAIM,
     ACCESS_REQUESTS_CLAIM,
     ACCESS_TOKEN_TYP,
+    ANCESTORS_CLAIM,
+    MAX_ANCESTORS,
+    ORIGIN_CLAIM,
     TOKEN_FAMILY_CLAIM,
 )
 from agent_auth.records import JitGrant
@@ -105,6 +108,20 @@ class AccessTokenClaims:
     def token_family(self) -> str | None:
         family = self.claims.get(TOKEN_FAMILY_CLAIM)
         return family if isinstance(family, str) else None
+
+    @property
+    def origin_client(self) -> str | None:
+        """The agent whose token began an exchanged token's chain."""
+        origin = self.claims.get(ORIGIN_CLAIM)
+        client = origin.get("client_id") if isinstance(origin, dict) else None
+        return client if isinstance(client, str) else None
+
+    @property
+    def ancestors(self) -> tuple[str, ...]:
+        """The ids of our tokens an exchanged token came from, oldest first (at most MAX_ANCESTORS)."""
+        ancestors = self.claims.get(ANCESTORS_CLAIM)
+        ids = ancestors if isinstance(ancestors, list) else []
+        return tuple(i for i in ids if isinstance(i, str))[:MAX_ANCESTORS]
 
     @property
     def grant_ids(self) -> tuple[str, ...]:
