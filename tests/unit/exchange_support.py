@@ -185,6 +185,7 @@ class IdpKeys:
             "aud": "agent-auth",
             "sub": "idp-user-1",
             "email": ALICE,
+            "email_verified": True,
             "exp": NOW + 600,
             "iat": NOW - 5,
             "jti": base64.urlsafe_b64encode(json.dumps(claims, sort_keys=True).encode()).decode()[:40] + kid,

@@ -339,6 +339,9 @@ def test_a_malformed_act_chain_is_refused(h: Harness) -> None:
         ({"jti": None}, "subject_token_missing_jti"),
         ({"email": None}, "subject_token_missing_user_claim"),
         ({"email_verified": False}, "subject_token_email_not_verified"),
+        # An issuer that does not vouch for the address (nOAuth): a missing or string "false" claim
+        ({"email_verified": None}, "subject_token_email_not_verified"),
+        ({"email_verified": "false"}, "subject_token_email_not_verified"),
         ({"iat": NOW + 3600}, "subject_token_issued_in_future"),
         ({"act": {"sub": "someone"}}, "subject_token_foreign_act"),
     ],

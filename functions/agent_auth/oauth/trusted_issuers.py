@@ -82,7 +82,9 @@ class TrustedIssuerVerifier:
         user = claims.get(trusted.user_claim)
         if not isinstance(user, str) or not _USER.match(user):
             raise JwtRejected("missing_user_claim")
-        if trusted.user_claim == "email" and claims.get("email_verified") is False:
+        if trusted.user_claim == "email" and claims.get("email_verified") not in (True, "true"):
+            # The address names the user only if the issuer vouches for it (OIDC Core §5.1); a missing
+            # claim is refused too, or anyone who may set their own address there becomes that user.
             raise JwtRejected("email_not_verified")
         return ExternalSubject(trusted.issuer, user.lower(), exp, jti, claims)
 
