@@ -306,6 +306,16 @@ def test_a_removed_agent_cannot_have_its_request_approved() -> None:
     assert world.decide(world.link()).verdict == "policy_changed"
 
 
+def test_a_disabled_agent_cannot_have_its_request_approved() -> None:
+    # A request the kill switch's sweep missed (written just after it) still cannot be approved: the
+    # grant would come back to life after `agents enable`
+    world = World()
+    world.policy.agent = replace(world.policy.agent, disabled=True)  # type: ignore[arg-type]
+    result = world.decide(world.link())
+    assert (result.verdict, result.status) == ("policy_changed", 409) and world.stored().status == "pending"
+    assert result.audit.reason == "agent_disabled"
+
+
 # --- second decisions and races ---------------------------------------------------------------------
 
 

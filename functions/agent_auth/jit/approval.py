@@ -418,6 +418,9 @@ class ApprovalService:
             return self._state(request, now)
         if agent is None or not still_allowed(agent, request.scopes, request.audience):
             return _Checked("policy_changed", "policy_changed", request)
+        if agent.disabled:
+            # The kill switch: nothing is approved for it (its sweep may have missed a late request).
+            return _Checked("policy_changed", "agent_disabled", request)
         return _Checked("pending", "shown", request)
 
     @staticmethod
