@@ -219,6 +219,8 @@ def test_a_link_whose_mac_fails_reads_nothing_and_reaches_the_seam() -> None:
     for result in (world.view(forged), world.decide(forged)):
         assert (result.verdict, result.status, result.audit.reason) == ("invalid", 403, "bad_signature")
         assert result.audit.approver is None and result.audit.client_id is None
+        # The request id of a link that did not verify is input: only its fingerprint is kept
+        assert result.audit.details["access_request"] != forged.request_id
     assert world.requests.reads == [], "the MAC is verified before any read"
     assert world.failed == [("192.0.2.1", "bad_signature")] * 2
     assert world.stored().status == "pending"

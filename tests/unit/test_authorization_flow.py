@@ -351,6 +351,27 @@ def test_a_provider_error_goes_back_to_the_client_as_access_denied() -> None:
     assert query(back.location)["state"] == "client-state"
 
 
+@pytest.mark.parametrize(
+    ("error", "recorded"),
+    [("access_denied", "provider_error:access_denied"), ("Call +1 555 0100 now", None)],
+)
+def test_a_provider_error_is_audited_as_sent_only_when_it_is_a_known_code(
+    error: str, recorded: str | None
+) -> None:
+    # Anyone who starts a sign-in can type any `error` into its callback URL before the provider
+    # vouched for anything: only a code of RFC 6749 §4.1.2.1 / OpenID Connect is kept as sent
+    store, audit = Store(), FakeAudit()
+    the_flow = flow(store, audit=audit)
+    started = the_flow.authorize(params(), frozenset(), None, META)
+    assert isinstance(started, Redirect)
+    the_flow.callback({"error": error, "state": query(started.location)["state"]}, META, browser_of(started))
+    reason = str(audit.records[-1].reason)
+    if recorded is not None:
+        assert reason == recorded
+    else:
+        assert reason.startswith("provider_error:") and "555" not in reason
+
+
 def test_invalid_requests_write_one_record_each() -> None:
     audit = FakeAudit()
     page = flow(Store(), audit=audit).authorize(

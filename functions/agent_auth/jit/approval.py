@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
-from agent_auth.audit import AuditRecord, printable
+from agent_auth.audit import AuditRecord, printable, unverified
 from agent_auth.clock import Clock
 from agent_auth.jit.grants import still_allowed
 from agent_auth.jit.links import ApprovalLink, MacVerifier, parse_link
@@ -455,5 +455,9 @@ class ApprovalService:
             audience=request.audience_uri if request else None,
             http_request_id=meta.get("http_request_id"),
             source_ip=meta.get("source_ip"),
-            details={"access_request": printable(request_id), "status": status},
+            # As sent only once a link verified and found its request; before, a fingerprint (security.md).
+            details={
+                "access_request": printable(request_id) if request else unverified(request_id),
+                "status": status,
+            },
         )

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
-from agent_auth.audit import AuditRecord, printable, unverified
+from agent_auth.audit import AuditRecord, unverified
 from agent_auth.clock import Clock
 from agent_auth.names import NAME_PATTERN
 from agent_auth.oauth.authorize.request import (
@@ -265,7 +265,7 @@ class AuthorizationFlow:
         if not APPROVAL_PAGE.fullmatch(target):
             return self._write(record.deny("invalid_return_target"), _error_page(NOT_AN_APPROVAL_LINK))
         if params.get("error"):
-            reason = f"provider_error:{printable(params.get('error'), 40)}"
+            reason = _provider_error(params.get("error"))
             return self._write(record.deny(reason), _error_page(SIGN_IN_FAILED))
         try:
             response = self._upstream.callback({k: v for k, v in params.items() if v is not None})
@@ -320,7 +320,7 @@ class AuthorizationFlow:
             return self._write(record.deny("agent_disabled"), _error_page(AGENT_DISABLED))
         if params.get("error"):
             # The user cancelled at the provider, or it refused: the client learns access_denied.
-            reason = f"provider_error:{printable(params.get('error'), 40)}"
+            reason = _provider_error(params.get("error"))
             location = redirect_to_client(
                 sign_in.redirect_uri, self._issuer, error="access_denied", state=sign_in.state
             )
@@ -598,3 +598,34 @@ def _clearing(outcome: FlowOutcome, sign_in_id: str) -> FlowOutcome:
     if isinstance(result, Redirect | ErrorPage):
         return replace(outcome, result=replace(result, sign_in_cookie=SignInCookie(sign_in_id)))
     return outcome
+
+
+PROVIDER_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "unauthorized_client",
+        "access_denied",
+        "unsupported_response_type",
+        "invalid_scope",
+        "server_error",
+        "temporarily_unavailable",
+        # OpenID Connect Core §3.1.2.6
+        "interaction_required",
+        "login_required",
+        "account_selection_required",
+        "consent_required",
+        "invalid_request_uri",
+        "invalid_request_object",
+        "request_not_supported",
+        "request_uri_not_supported",
+        "registration_not_supported",
+    }
+)
+
+
+def _provider_error(error: str | None) -> str:
+    """The audit reason for an error at the callback: anyone who starts a sign-in can type any `error`
+    into its callback URL, so only the codes RFC 6749 §4.1.2.1 and OpenID Connect define are kept as
+    sent; anything else is a fingerprint."""
+    kept = error if error in PROVIDER_ERRORS else unverified(error)
+    return f"provider_error:{kept}"
