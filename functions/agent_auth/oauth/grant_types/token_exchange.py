@@ -163,7 +163,9 @@ class TokenExchangeGrant(IssuingGrantType):
         # What revokes the subject revokes this token too: its refresh family, and its id with those of
         # the tokens it came from (RevocationLookup reads them all in its one batch).
         own = AccessTokenClaims(subject.claims) if subject.external is None else None
-        ancestors = [*own.ancestors, own.token_id][-MAX_ANCESTORS:] if own else []
+        ancestors = [*own.ancestors, own.token_id] if own else []
+        if len(ancestors) > MAX_ANCESTORS:  # beyond any max_chain the policy allows: fail closed
+            raise InvalidRequest("The delegation chain is too long", reason="chain_too_deep")
         return Issuance(
             subject=subject.user,
             client_id=agent.client_id,
