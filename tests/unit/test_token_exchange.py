@@ -488,3 +488,10 @@ def test_an_exchanged_token_carries_what_revokes_its_subject_family_and_ancestor
     assert claims_of(one)["ancestors"] == [claims_of(first)["jti"]]
     assert claims_of(two)["token_family"] == "fam-1"
     assert claims_of(two)["ancestors"] == [claims_of(first)["jti"], claims_of(one)["jti"]]
+
+
+def test_a_subject_with_more_ancestors_than_a_token_carries_is_refused_not_truncated(h: Harness) -> None:
+    # Dropping one would let its revocation miss the new token: fail closed instead
+    crowded = h.user_token(extra={"ancestors": [f"tok-{i}" for i in range(8)]})
+    error, record = h.refused("front", subject(crowded, resource=MAIL))
+    assert (error.error, record.reason) == ("invalid_request", "chain_too_deep")
