@@ -147,33 +147,13 @@ def _dev_key_target(state_dir: Path | None = None) -> KeyTarget:
 
 def _stack_key_target(stack: str, region: str | None) -> KeyTarget:
     from agent_auth import schema
-    from agent_auth.adapters.aws import AwsClients
-    from agent_auth.adapters.dynamodb import aws_call
+    from agent_auth.cli.targets import stack_outputs
     from agent_auth.clock import SystemClock
-    from agent_auth.errors import DependencyFailure
-    from agent_auth.operations import OperationFailed
     from agent_auth.operations.keys import KeyDeployment
     from agent_auth.wiring import key_operator_target
 
-    clients = AwsClients.default_region(region)
-    if clients is None:
-        raise OperationFailed("no AWS region configured: set AWS_REGION or pass --region")
-    try:
-        with aws_call():
-            described = clients.cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
-            operator = clients.sts.get_caller_identity()["Arn"]
-    except DependencyFailure as exc:
-        raise OperationFailed(
-            f"cannot read stack {stack!r} in {clients.region} ({exc}); check the name, region and credentials"
-        ) from exc
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     needed = [schema.AGENTS.output_key, schema.AUDIT.output_key, schema.SIGNING_KEY_OUTPUT]
-    needed += [schema.SIGNING_ALG_OUTPUT]
-    missing = [key for key in needed if key not in outputs]
-    if missing:
-        raise OperationFailed(
-            f"stack {stack!r} has no output {', '.join(missing)}: is it an agent-auth stack?"
-        )
+    clients, outputs, operator = stack_outputs(stack, region, [*needed, schema.SIGNING_ALG_OUTPUT])
     return key_operator_target(
         name=f"stack {stack}",
         clients=clients,

@@ -82,7 +82,11 @@ class CredentialsFile:
         os.replace(staged, self._path)
 
 
-def stack_target(stack: str, region: str | None = None) -> Target:
+def stack_outputs(
+    stack: str, region: str | None, needed: list[str]
+) -> tuple[AwsClients, dict[str, str], str]:
+    """A deployed stack's clients, its CloudFormation outputs (each of `needed` present) and the
+    operator's identity, for the audit trail."""
     clients = AwsClients.default_region(region)
     if clients is None:
         raise OperationFailed("no AWS region configured: set AWS_REGION or pass --region")
@@ -95,12 +99,17 @@ def stack_target(stack: str, region: str | None = None) -> Target:
             f"cannot read stack {stack!r} in {clients.region} ({exc}); check the name, region and credentials"
         ) from exc
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-    needed = [spec.output_key for spec in schema.ALL_TABLES] + [schema.ISSUER_OUTPUT]
     missing = [key for key in needed if key not in outputs]
     if missing:
         raise OperationFailed(
             f"stack {stack!r} has no output {', '.join(missing)}: is it an agent-auth stack?"
         )
+    return clients, outputs, str(operator)
+
+
+def stack_target(stack: str, region: str | None = None) -> Target:
+    needed = [spec.output_key for spec in schema.ALL_TABLES] + [schema.ISSUER_OUTPUT]
+    clients, outputs, operator = stack_outputs(stack, region, needed)
     return operator_target(
         name=f"stack {stack}",
         dynamodb=clients.dynamodb,

@@ -268,22 +268,35 @@ class AuthorizationFlow:
             reason = _provider_error(params.get("error"))
             return self._write(record.deny(reason), _error_page(SIGN_IN_FAILED))
         try:
-            response = self._upstream.callback({k: v for k, v in params.items() if v is not None})
-            identity = self._upstream.complete(
-                response.code, nonce=sign_in.upstream_nonce, code_verifier=sign_in.upstream_verifier
-            )
+            identity = self._identity(sign_in, params)
         except UpstreamRejected as failure:
             return self._write(record.deny(f"upstream:{failure.reason}"), _error_page(SIGN_IN_FAILED))
         user = identity.email.lower()
         record = record.signed_in(user)
-        if not self._sign_ins.complete_sign_in(sign_in.sign_in_id, user, identity.groups, now):
+        cookie = self._open_session(sign_in, user, identity.groups, now)
+        if cookie is None:
             return self._write(record.deny("sign_in_already_completed"), _error_page(SIGN_IN_AGAIN))
-        cookie = secrets.token_urlsafe(32)
-        self._sessions.put_session(
-            UserSession(session_hash(cookie), user, identity.groups, now, now + SESSION_SECONDS)
-        )
         location = self._issuer + target
         return self._write(record.allow("approver_signed_in"), Redirect(location, new_session=cookie))
+
+    def _identity(self, sign_in: SignIn, params: Mapping[str, str | None]) -> UpstreamIdentity:
+        """The provider's answer checked (state, code) and redeemed with the sign-in's nonce and PKCE
+        verifier; UpstreamRejected otherwise."""
+        response = self._upstream.callback({k: v for k, v in params.items() if v is not None})
+        return self._upstream.complete(
+            response.code, nonce=sign_in.upstream_nonce, code_verifier=sign_in.upstream_verifier
+        )
+
+    def _open_session(self, sign_in: SignIn, user: str, groups: tuple[str, ...], now: int) -> str | None:
+        """Completes the sign-in (once: a conditional write) and starts the user's session; its cookie
+        value, or None when the sign-in was completed already."""
+        if not self._sign_ins.complete_sign_in(sign_in.sign_in_id, user, groups, now):
+            return None
+        cookie = secrets.token_urlsafe(32)
+        self._sessions.put_session(
+            UserSession(session_hash(cookie), user, groups, now, now + SESSION_SECONDS)
+        )
+        return cookie
 
     # --- GET /authorize/callback ------------------------------------------------------------------------
 
@@ -326,19 +339,13 @@ class AuthorizationFlow:
             )
             return self._write(record.deny(reason), Redirect(location))
         try:
-            response = self._upstream.callback({k: v for k, v in params.items() if v is not None})
-            identity = self._upstream.complete(
-                response.code, nonce=sign_in.upstream_nonce, code_verifier=sign_in.upstream_verifier
-            )
+            identity = self._identity(sign_in, params)
         except UpstreamRejected as failure:
             return self._write(record.deny(f"upstream:{failure.reason}"), _error_page(SIGN_IN_FAILED))
         user = identity.email.lower()
-        if not self._sign_ins.complete_sign_in(sign_in.sign_in_id, user, identity.groups, now):
+        cookie = self._open_session(sign_in, user, identity.groups, now)
+        if cookie is None:
             return self._write(record.deny("sign_in_already_completed"), _error_page(SIGN_IN_AGAIN))
-        cookie = secrets.token_urlsafe(32)
-        self._sessions.put_session(
-            UserSession(session_hash(cookie), user, identity.groups, now, now + SESSION_SECONDS)
-        )
         signed_in = replace(sign_in, user=user, groups=identity.groups)
         outcome = self._after_sign_in(signed_in, agent, record.signed_in(user), prompt=sign_in.prompt)
         if isinstance(outcome.result, Redirect):
