@@ -171,3 +171,23 @@ def callback() -> Iterator[Any]:
     listener = Callback()
     yield listener
     listener.server.shutdown()
+
+
+@contextlib.contextmanager
+def serving(app: Any, port: int) -> Iterator[None]:
+    """An ASGI app (the example MCP server) on 127.0.0.1:`port` under uvicorn, in a thread, for the
+    duration of the block."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)

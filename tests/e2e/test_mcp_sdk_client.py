@@ -14,8 +14,6 @@ import base64
 import hashlib
 import importlib.util
 import json
-import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,7 +24,6 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider, OAuthFlowError
 from mcp.client.streamable_http import streamable_http_client
@@ -37,7 +34,7 @@ from mcp.shared.auth import (
     OAuthToken,
 )
 
-from tests.e2e.conftest import DevServer, start_dev_server, stop_dev_server
+from tests.e2e.conftest import DevServer, serving, start_dev_server, stop_dev_server
 from tests.e2e.sign_in import Callback, sign_in_and_allow
 from tests.e2e.test_approval_browser import chromium
 from tests.e2e.test_mcp_conformance import free_port
@@ -84,18 +81,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     try:
         app = EXAMPLE.build(dev.issuer, resource).streamable_http_app(host="127.0.0.1")
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "the MCP server did not start"
-            time.sleep(0.05)
-        try:
+        with serving(app, port):
             yield Stack(dev, resource)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=20)
     finally:
         stop_dev_server(dev.process)
 

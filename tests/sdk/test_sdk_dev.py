@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -22,7 +21,6 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from mcp import Client
 from mcp.client.auth.extensions.client_credentials import (
@@ -34,7 +32,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from agent_auth_sdk import AgentAuth, InvalidToken, Token, Verifier
-from tests.e2e.conftest import DevServer, start_dev_server, stop_dev_server
+from tests.e2e.conftest import DevServer, serving, start_dev_server, stop_dev_server
 from tests.e2e.test_jit_flow import link_in, mail_for
 from tests.support import ROOT, policy_document, rsa_key
 
@@ -80,18 +78,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     dev = start_dev_server(tmp_path_factory.mktemp("sdk"), key, document=document)
     try:
         app = EXAMPLE.build(dev.issuer, resource).streamable_http_app(host="127.0.0.1")
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "the MCP server did not start"
-            time.sleep(0.05)
-        try:
+        with serving(app, port):
             yield Stack(dev, resource)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=20)
     finally:
         stop_dev_server(dev.process)
 
